@@ -1,0 +1,221 @@
+"""Cluster administration: domains, classes, hosts and devices (used by bootstrap and status).
+
+pymogilefs's ``Backend.get_domains`` crashes on a real tracker's answer (its regex
+knows only ``domainNclassM...`` keys) and ``create_class`` cannot pass ``replpolicy``
+or ``hashtype``; this module parses every key the server sends and passes every
+argument the server accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .tracker import TrackerPool
+
+DEVICE_STATES = ("alive", "down", "readonly", "drain", "dead")
+HOST_STATES = ("alive", "down", "dead", "readonly")
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    name: str
+    mindevcount: int
+    replpolicy: str
+    hashtype: str
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    hostid: int
+    name: str
+    ip: str
+    http_port: int
+    status: str
+    http_get_port: int | None = None
+    altip: str = ""
+    altmask: str = ""
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    devid: int
+    hostid: int
+    status: str
+    observed_state: str
+    weight: int | None
+    mb_total: int | None
+    mb_used: int | None
+    mb_free: int | None
+
+    @property
+    def ready(self) -> bool:
+        """Alive, seen writeable by the monitor, and its size known (bootstrap's readiness)."""
+        return (
+            self.status == "alive"
+            and self.observed_state == "writeable"
+            and self.mb_total is not None
+        )
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value not in (None, "") else None
+
+
+def parse_domains(data: dict[str, str]) -> dict[str, dict[str, ClassInfo]]:
+    """Decode ``get_domains``: ``domainN``, ``domainNclasses``, ``domainNclassMname``, ..."""
+    domains: dict[str, dict[str, ClassInfo]] = {}
+    for n in range(1, int(data.get("domains") or 0) + 1):
+        name = data.get(f"domain{n}")
+        if name is None:
+            continue
+        classes = {}
+        for m in range(1, int(data.get(f"domain{n}classes") or 0) + 1):
+            prefix = f"domain{n}class{m}"
+            cls = data.get(f"{prefix}name")
+            if cls is None:
+                continue
+            classes[cls] = ClassInfo(
+                name=cls,
+                mindevcount=int(data.get(f"{prefix}mindevcount") or 0),
+                replpolicy=data.get(f"{prefix}replpolicy", ""),
+                hashtype=data.get(f"{prefix}hashtype", "NONE") or "NONE",
+            )
+        domains[name] = classes
+    return domains
+
+
+def parse_hosts(data: dict[str, str]) -> list[HostInfo]:
+    hosts = []
+    for n in range(1, int(data.get("hosts") or 0) + 1):
+        p = f"host{n}_"
+        if f"{p}hostid" not in data:
+            continue
+        hosts.append(
+            HostInfo(
+                hostid=int(data[f"{p}hostid"]),
+                name=data.get(f"{p}hostname", ""),
+                ip=data.get(f"{p}hostip", ""),
+                http_port=int(data.get(f"{p}http_port") or 0),
+                status=data.get(f"{p}status", ""),
+                http_get_port=_int(data.get(f"{p}http_get_port")),
+                altip=data.get(f"{p}altip", ""),
+                altmask=data.get(f"{p}altmask", ""),
+            )
+        )
+    return sorted(hosts, key=lambda h: h.hostid)
+
+
+def parse_devices(data: dict[str, str]) -> list[DeviceInfo]:
+    devices = []
+    for n in range(1, int(data.get("devices") or 0) + 1):
+        p = f"dev{n}_"
+        if f"{p}devid" not in data:
+            continue
+        devices.append(
+            DeviceInfo(
+                devid=int(data[f"{p}devid"]),
+                hostid=int(data.get(f"{p}hostid") or 0),
+                status=data.get(f"{p}status", ""),
+                observed_state=data.get(f"{p}observed_state", ""),
+                weight=_int(data.get(f"{p}weight")),
+                mb_total=_int(data.get(f"{p}mb_total")),
+                mb_used=_int(data.get(f"{p}mb_used")),
+                mb_free=_int(data.get(f"{p}mb_free")),
+            )
+        )
+    return sorted(devices, key=lambda d: d.devid)
+
+
+class ClusterAdmin:
+    """Namespace and cluster commands against a set of trackers.
+
+    Mutating commands wait for a monitor round on a real tracker (up to ~2.5 s),
+    so the default timeout is generous. Errors are the typed exceptions of
+    :mod:`django_mogilefs.exceptions` (``DomainExistsError``, ``HostExistsError``...).
+    """
+
+    def __init__(
+        self,
+        trackers: str | Sequence[str] | None = None,
+        *,
+        timeout: float = 10.0,
+        connect_timeout: float = 3.0,
+        pool: TrackerPool | None = None,
+    ) -> None:
+        if pool is None:
+            if trackers is None:
+                raise ValueError("ClusterAdmin needs trackers or a pool")
+            pool = TrackerPool(trackers, timeout=timeout, connect_timeout=connect_timeout)
+        self.pool = pool
+
+    def get_domains(self) -> dict[str, dict[str, ClassInfo]]:
+        return parse_domains(self.pool.request("get_domains"))
+
+    def create_domain(self, domain: str) -> None:
+        self.pool.request("create_domain", {"domain": domain})
+
+    def create_class(
+        self,
+        domain: str,
+        cls: str,
+        mindevcount: int,
+        replpolicy: str | None = None,
+        hashtype: str | None = None,
+    ) -> None:
+        self.pool.request(
+            "create_class", _class_args(domain, cls, mindevcount, replpolicy, hashtype)
+        )
+
+    def update_class(
+        self,
+        domain: str,
+        cls: str,
+        mindevcount: int,
+        replpolicy: str | None = None,
+        hashtype: str | None = None,
+    ) -> None:
+        self.pool.request(
+            "update_class", _class_args(domain, cls, mindevcount, replpolicy, hashtype)
+        )
+
+    def get_hosts(self) -> list[HostInfo]:
+        return parse_hosts(self.pool.request("get_hosts"))
+
+    def create_host(self, name: str, ip: str, port: int, status: str = "alive") -> int:
+        """Create a host (alive by default: the tracker's own default is ``down``)."""
+        data = self.pool.request(
+            "create_host", {"host": name, "ip": ip, "port": port, "status": status}
+        )
+        return int(data["hostid"])
+
+    def update_host(self, name: str, **fields: object) -> None:
+        """Change ``ip``, ``port``, ``status``, ``getport``, ``altip`` or ``altmask``."""
+        self.pool.request("update_host", {"host": name, **fields})
+
+    def get_devices(self) -> list[DeviceInfo]:
+        return parse_devices(self.pool.request("get_devices"))
+
+    def create_device(self, devid: int, hostname: str, state: str = "alive") -> None:
+        self.pool.request("create_device", {"devid": devid, "hostname": hostname, "state": state})
+
+    def set_state(self, hostname: str, devid: int, state: str) -> None:
+        self.pool.request("set_state", {"host": hostname, "device": devid, "state": state})
+
+    def set_weight(self, hostname: str, devid: int, weight: int) -> None:
+        self.pool.request("set_weight", {"host": hostname, "device": devid, "weight": weight})
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _class_args(
+    domain: str, cls: str, mindevcount: int, replpolicy: str | None, hashtype: str | None
+) -> dict[str, object]:
+    return {
+        "domain": domain,
+        "class": cls,
+        "mindevcount": mindevcount,
+        "replpolicy": replpolicy,
+        "hashtype": hashtype,
+    }
