@@ -1,0 +1,219 @@
+"""Settings of the sample avatar site, read from the environment (12-factor).
+
+Every variable has a default fit for a developer's machine; see the table in the
+project README. Production-only requirements (a secret key when DEBUG is off) fail
+loudly at start-up rather than at the first request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from . import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent  # app/
+PROJECT_DIR = BASE_DIR.parent  # the repository (or image) root
+
+# -- core ------------------------------------------------------------------------
+
+DEBUG = env.parse_bool(env.get("DJANGO_DEBUG"), False, name="DJANGO_DEBUG")
+
+SECRET_KEY = env.get("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off "
+            '(e.g. python -c "import secrets; print(secrets.token_urlsafe(50))")'
+        )
+    SECRET_KEY = "django-insecure-dev-only-avatar-site-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = env.parse_list(
+    env.get("DJANGO_ALLOWED_HOSTS"), ["localhost", "127.0.0.1", "[::1]"]
+)
+CSRF_TRUSTED_ORIGINS = env.parse_list(env.get("DJANGO_CSRF_TRUSTED_ORIGINS"), [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "avatars",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body (CSRF reads request.POST): refuse oversized bodies.
+    "avatar_site.middleware.RequestSizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "avatar_site.urls"
+WSGI_APPLICATION = "avatar_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# -- database and cache ----------------------------------------------------------
+
+DATABASE_URL = env.get("DATABASE_URL", "sqlite:///var/db.sqlite3")
+DATABASES = {"default": env.parse_database_url(DATABASE_URL, base_dir=PROJECT_DIR)}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    if DATABASES["default"]["NAME"] != ":memory:":
+        try:
+            Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # read-only image: the error will name the path when the database is opened
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.parse_int(
+        env.get("DATABASE_CONN_MAX_AGE"), 60, name="DATABASE_CONN_MAX_AGE"
+    )
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": env.parse_cache(env.get("CACHE_URL"), env.get("MEMCACHED_LOCATION"))}
+
+# Sessions in the cache, written through to the database: a memcached restart logs nobody out.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# -- auth ------------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "avatar-edit"
+LOGOUT_REDIRECT_URL = "home"
+
+# -- i18n ------------------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.get("DJANGO_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+# -- static files ----------------------------------------------------------------
+# Served by Django itself (avatar_site.urls), so gunicorn needs no nginx in front:
+# from STATIC_ROOT after ``collectstatic`` when it exists, else from the apps' static/.
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.get("DJANGO_STATIC_ROOT", str(PROJECT_DIR / "var" / "static")))
+SERVE_STATIC = env.parse_bool(env.get("DJANGO_SERVE_STATIC"), True, name="DJANGO_SERVE_STATIC")
+
+# -- MogileFS ----------------------------------------------------------------------
+
+MOGILEFS_TRACKERS = env.parse_trackers(env.get("MOGILEFS_TRACKERS"), ["127.0.0.1:7001"])
+MOGILEFS_DOMAIN = env.get("MOGILEFS_DOMAIN", "avatars")
+MOGILEFS_MEDIA_URL = env.get("MOGILEFS_MEDIA_URL", "/media/")
+if not MOGILEFS_MEDIA_URL.endswith("/"):
+    MOGILEFS_MEDIA_URL += "/"
+SERVE_WITH_PERLBAL = env.parse_bool(
+    env.get("SERVE_WITH_PERLBAL"), True, name="SERVE_WITH_PERLBAL"
+)
+MOGILEFS_AVATAR_CLASS = env.get("MOGILEFS_AVATAR_CLASS", "avatar")
+MOGILEFS_THUMB_CLASS = env.get("MOGILEFS_THUMB_CLASS", "thumb")
+# The serve view is mounted under MOGILEFS_MEDIA_URL when that is a path on this site
+# (an absolute URL means another host serves the files).
+MOGILEFS_SERVE_PREFIX = (
+    MOGILEFS_MEDIA_URL.lstrip("/") if not urlsplit(MOGILEFS_MEDIA_URL).netloc else None
+)
+MEDIA_URL = MOGILEFS_MEDIA_URL
+
+
+def _mogilefs(mogile_class: str | None) -> dict:
+    options = {
+        "trackers": MOGILEFS_TRACKERS,
+        "domain": MOGILEFS_DOMAIN,
+        "media_url": MOGILEFS_MEDIA_URL,
+        "serve_with_perlbal": SERVE_WITH_PERLBAL,
+    }
+    if mogile_class:
+        options["mogile_class"] = mogile_class
+    return {"BACKEND": "django_mogilefs.storage.MogileFSStorage", "OPTIONS": options}
+
+
+STORAGES = {
+    # No local media at all: Django's default storage is the domain's default class.
+    "default": _mogilefs(None),
+    "mogilefs": _mogilefs(None),
+    # One alias per MogileFS class; the Avatar fields pick theirs by alias.
+    "avatars": _mogilefs(MOGILEFS_AVATAR_CLASS),
+    "thumbs": _mogilefs(MOGILEFS_THUMB_CLASS),
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# -- uploads -----------------------------------------------------------------------
+
+AVATAR_MAX_BYTES = env.parse_size(env.get("AVATAR_MAX_BYTES"), 5 * 1024**2, name="AVATAR_MAX_BYTES")
+AVATAR_MAX_PIXELS = env.parse_int(
+    env.get("AVATAR_MAX_PIXELS"), 40_000_000, name="AVATAR_MAX_PIXELS", minimum=1
+)
+AVATAR_THUMB_SIZE = env.parse_int(
+    env.get("AVATAR_THUMB_SIZE"), 128, name="AVATAR_THUMB_SIZE", minimum=16
+)
+# Whole request bodies above this are refused with 413 before they are parsed
+# (the file plus room for the multipart framing and the form fields).
+REQUEST_MAX_BYTES = AVATAR_MAX_BYTES + 256 * 1024
+# Uploads up to the avatar limit stay in memory; bigger ones never get this far.
+FILE_UPLOAD_MAX_MEMORY_SIZE = AVATAR_MAX_BYTES
+# Non-file form data: a login or sign-up form is tiny.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
+
+# -- security ----------------------------------------------------------------------
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.parse_bool(
+    env.get("DJANGO_SECURE_COOKIES"), False, name="DJANGO_SECURE_COOKIES"
+)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# -- logging: everything to stdout ---------------------------------------------------
+
+LOG_LEVEL = (env.get("DJANGO_LOG_LEVEL", "INFO") or "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "plain",
+        },
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
+    },
+}

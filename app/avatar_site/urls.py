@@ -1,0 +1,32 @@
+"""URL map of the avatar site.
+
+/                    home (recent avatars)
+/gallery/            recent avatars, paginated
+/u/<username>/       a user's profile and avatar
+/avatar/             upload, replace or remove your avatar (login required)
+/accounts/signup/    sign up; /accounts/login/ and /accounts/logout/ (POST)
+/status/             MogileFS cluster status (staff only)
+/healthz             liveness: 200 "ok", touches neither database nor tracker
+/admin/              Django admin
+<MOGILEFS_MEDIA_URL> stored files, served by django_mogilefs (Perlbal reproxy or streaming)
+/static/             static files, served by Django (see avatar_site.views.static)
+"""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from . import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("", include("avatars.urls")),
+]
+
+if settings.MOGILEFS_SERVE_PREFIX:
+    urlpatterns.append(path(settings.MOGILEFS_SERVE_PREFIX, include("django_mogilefs.urls")))
+
+if settings.SERVE_STATIC:
+    prefix = settings.STATIC_URL.lstrip("/")
+    urlpatterns.append(re_path(rf"^{prefix}(?P<path>.+)$", views.static, name="static"))

@@ -1,0 +1,39 @@
+"""Site-wide views: the health check and the static file view."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+from django.views.static import serve
+
+
+@never_cache
+@require_safe
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness for the load balancer and compose: no database, cache or tracker access."""
+    return HttpResponse("ok\n", content_type="text/plain; charset=utf-8")
+
+
+@require_safe
+def static(request: HttpRequest, path: str) -> HttpResponse:
+    """Static files for a gunicorn-only deployment (no nginx, no WhiteNoise).
+
+    Files come from ``STATIC_ROOT`` when ``collectstatic`` has filled it, else
+    from the apps' ``static/`` folders through the staticfiles finders. Django's
+    ``serve`` view does the If-Modified-Since handling; both lookups refuse paths
+    that leave their folder. The site has a handful of small files, so this is
+    plenty; a bigger site would put a CDN or Perlbal's static service in front.
+    """
+    root = settings.STATIC_ROOT
+    if root and (root / path).is_file():
+        response = serve(request, path, document_root=root)
+    else:
+        found = finders.find(path)
+        if not found:
+            raise Http404("No such static file")
+        response = serve(request, path, document_root=found[: -len(path)] or "/")
+    response["Cache-Control"] = "public, max-age=3600"
+    return response

@@ -1,0 +1,114 @@
+"""Scripted stand-ins for unit tests: a tracker that answers from a function, and
+storage nodes whose HTTP answers can be made to fail."""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
+
+Answer = Callable[[str, dict[str, str]], bytes | None]
+
+
+class StubTracker:
+    """Answers each request line with ``answer(command, args)``; ``None`` closes the socket."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.raw: list[bytes] = []
+        stub = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                for line in self.rfile:
+                    stub.raw.append(line)
+                    command, _, rest = line.decode().strip().partition(" ")
+                    args = dict(parse_qsl(rest, keep_blank_values=True))
+                    stub.requests.append((command, args))
+                    reply = stub.answer(command, args)
+                    if reply is None:
+                        return
+                    self.wfile.write(reply)
+
+        socketserver.ThreadingTCPServer.allow_reuse_address = True
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.address = "127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+
+    def commands(self) -> list[str]:
+        return [c for c, _ in self.requests]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class StubNode:
+    """An HTTP storage node: PUT stores, GET serves; ``status[path]`` forces an answer."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.status: dict[str, int] = {}
+        self.log: list[tuple[str, str]] = []
+        node = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _reply(self, status: int, body: bytes = b"") -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                node.log.append(("PUT", self.path))
+                status = node.status.get(self.path, 200)
+                if status == 200:
+                    node.files[self.path] = body
+                self._reply(status, b"stored" if status == 200 else b"<h1>Error</h1>")
+
+            def do_GET(self) -> None:
+                node.log.append(("GET", self.path))
+                status = node.status.get(self.path)
+                if status is None:
+                    status = 200 if self.path in node.files else 404
+                body = node.files.get(self.path, b"") if status == 200 else b"<h1>Not Found</h1>"
+                self._reply(status, body)
+
+            do_HEAD = do_GET
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def closed_port() -> str:
+    """An address where nothing listens (connection refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return "127.0.0.1:%d" % s.getsockname()[1]
+
+
+def ok(**args: object) -> bytes:
+    from urllib.parse import urlencode
+
+    return ("OK " + urlencode({k: str(v) for k, v in args.items()}) + "\r\n").encode()
