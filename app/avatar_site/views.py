@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils._os import safe_join
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from django.views.static import serve
@@ -27,13 +30,14 @@ def static(request: HttpRequest, path: str) -> HttpResponse:
     that leave their folder. The site has a handful of small files, so this is
     plenty; a bigger site would put a CDN or Perlbal's static service in front.
     """
-    root = settings.STATIC_ROOT
-    if root and (root / path).is_file():
+    root = Path(settings.STATIC_ROOT) if settings.STATIC_ROOT else None
+    if root and safe_join(root, path) and (root / path).is_file():
         response = serve(request, path, document_root=root)
     else:
         found = finders.find(path)
         if not found:
             raise Http404("No such static file")
-        response = serve(request, path, document_root=found[: -len(path)] or "/")
+        found = Path(found)
+        response = serve(request, found.name, document_root=found.parent)
     response["Cache-Control"] = "public, max-age=3600"
     return response

@@ -1,0 +1,175 @@
+"""MogileFSStorage through Django's storage API, against a stub tracker and stub node."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import override_settings
+from django_mogilefs.storage import MogileFSStorage
+
+from .stubs import ok
+from .test_client_vs_pymogilefs_bugs import Cluster
+
+pytestmark = pytest.mark.unit
+
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                      "LOCATION": "storage-tests"}}
+
+
+class FileCluster(Cluster):
+    """The stub cluster plus a set of existing keys for file_info/list_keys/delete."""
+
+    def __init__(self):
+        self.existing = {}
+        super().__init__()
+
+    def answer(self, cmd, args):
+        key = args.get("key")
+        if cmd == "file_info":
+            if key not in self.existing:
+                return b"ERR unknown_key unknown_key\r\n"
+            return ok(fid=7, key=key, domain="testdom", length=len(self.existing[key]),
+                      devcount=1, **{"class": "thumb"})
+        if cmd == "create_close":
+            self.existing[key] = self.node.files[args["path"][len(self.node.base):]]
+        if cmd == "delete":
+            if self.existing.pop(key, None) is None:
+                return b"ERR unknown_key unknown_key\r\n"
+        if cmd == "get_paths" and key not in self.existing:
+            return b"ERR unknown_key unknown_key\r\n"
+        if cmd == "list_keys":
+            prefix, after = args.get("prefix", ""), args.get("after", "")
+            keys = sorted(k for k in self.existing if k.startswith(prefix) and k > after)
+            if not keys:
+                return b"ERR none_match No+keys+match\r\n"
+            return ok(key_count=len(keys), next_after=keys[-1],
+                      **{f"key_{i}": k for i, k in enumerate(keys, 1)})
+        return super().answer(cmd, args)
+
+
+@pytest.fixture
+def cluster():
+    c = FileCluster()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def storage(cluster):
+    with override_settings(CACHES=LOCMEM):
+        yield MogileFSStorage(trackers=[cluster.tracker.address], domain="testdom",
+                              mogile_class="thumb", media_url="/media/")
+
+
+def test_save_streams_and_returns_the_name(storage, cluster):
+    name = storage.save("thumbs/1/a b.png", ContentFile(b"png bytes"))
+    assert name == "thumbs/1/a b.png"
+    assert cluster.existing["thumbs/1/a b.png"] == b"png bytes"
+    opened = [a for c, a in cluster.tracker.requests if c == "create_open"][0]
+    assert opened["class"] == "thumb"
+
+
+def test_save_never_overwrites_an_existing_key(storage, cluster):
+    cluster.existing["avatars/a.jpg"] = b"old"
+    name = storage.save("avatars/a.jpg", SimpleUploadedFile("a.jpg", b"new"))
+    assert name != "avatars/a.jpg" and name.startswith("avatars/a_") and name.endswith(".jpg")
+    assert cluster.existing["avatars/a.jpg"] == b"old"
+    assert cluster.existing[name] == b"new"
+
+
+def test_open_reads_a_seekable_file(storage, cluster):
+    storage.save("k.bin", ContentFile(b"0123456789"))
+    cluster.node.files[cluster.dests[1]] = b"0123456789"
+    with storage.open("k.bin") as f:
+        f.seek(5)
+        assert f.read() == b"56789"
+
+
+def test_open_for_writing_is_refused(storage):
+    with pytest.raises(ValueError):
+        storage.open("k", "wb")
+
+
+def test_unknown_key(storage):
+    assert storage.exists("nope") is False
+    with pytest.raises(FileNotFoundError):
+        storage.size("nope")
+    with pytest.raises(FileNotFoundError):
+        storage.open("nope")
+    storage.delete("nope")  # already gone is not an error
+
+
+def test_size_and_exists(storage, cluster):
+    storage.save("s.txt", ContentFile(b"12345"))
+    assert storage.exists("s.txt") and storage.size("s.txt") == 5
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "a/../../b", "/abs/path", "x" * 256, "é" * 200])
+def test_bad_names_raise_suspicious_file_operation(storage, name):
+    with pytest.raises(SuspiciousFileOperation):
+        storage.save(name, ContentFile(b"x"))
+
+
+def test_empty_name_is_a_value_error(storage):
+    with pytest.raises(ValueError):
+        storage.delete("")
+
+
+def test_url_quotes_the_key(storage):
+    assert storage.url("avatars/a b#?.jpg") == "/media/avatars/a%20b%23%3F.jpg"
+
+
+def test_listdir_emulates_directories_over_prefixes(storage, cluster):
+    for key in ["a/1.jpg", "a/2.jpg", "a/sub/3.jpg", "a/sub/deeper/4.jpg", "b/5.jpg", "top.txt"]:
+        cluster.existing[key] = b""
+    assert storage.listdir("a") == (["sub"], ["1.jpg", "2.jpg"])
+    assert storage.listdir("") == (["a", "b"], ["top.txt"])
+
+
+def test_paths_are_cached_and_invalidated_on_save_and_delete(storage, cluster):
+    storage.save("p.jpg", ContentFile(b"x"))
+    storage.paths("p.jpg")
+    storage.paths("p.jpg")
+    assert cluster.tracker.commands().count("get_paths") == 1
+    storage.save("p2.jpg", ContentFile(b"y"))  # another key does not invalidate this one
+    storage.paths("p.jpg")
+    assert cluster.tracker.commands().count("get_paths") == 1
+    storage.delete("p.jpg")
+    cluster.existing["p.jpg"] = b"again"
+    storage.paths("p.jpg")
+    assert cluster.tracker.commands().count("get_paths") == 2
+
+
+def test_unknown_option_fails_loudly():
+    with pytest.raises(ImproperlyConfigured, match="mogile_klass"):
+        MogileFSStorage(mogile_klass="avatar")
+
+
+def test_missing_domain_names_setting_and_option():
+    with override_settings(MOGILEFS_DOMAIN=None), pytest.raises(
+        ImproperlyConfigured, match="MOGILEFS_DOMAIN/domain"
+    ):
+        MogileFSStorage(trackers=["127.0.0.1:7001"]).config  # noqa: B018
+
+
+def test_settings_are_the_fallback_and_override_settings_works():
+    storage = MogileFSStorage()
+    with override_settings(MOGILEFS_TRACKERS=["t1:7001"], MOGILEFS_DOMAIN="d1"):
+        assert storage.config["domain"] == "d1"
+    with override_settings(MOGILEFS_TRACKERS=["t1:7001"], MOGILEFS_DOMAIN="d2"):
+        assert storage.config["domain"] == "d2"
+
+
+def test_deconstructs_to_a_stable_path_with_its_options():
+    path, args, kwargs = MogileFSStorage(mogile_class="avatar").deconstruct()
+    assert path == "django_mogilefs.storage.MogileFSStorage"
+    assert kwargs == {"mogile_class": "avatar"}
+
+
+def test_modified_time_is_from_a_storage_node(storage, cluster):
+    storage.save("t.txt", ContentFile(b"x"))
+    cluster.node.files[cluster.dests[0]] = b"x"
+    cluster.node.files[cluster.dests[1]] = b"x"
+    # The stub node sends no Last-Modified: the storage says it cannot tell.
+    with pytest.raises(FileNotFoundError):
+        storage.get_modified_time("t.txt")
