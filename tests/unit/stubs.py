@@ -37,7 +37,7 @@ class StubTracker:
         socketserver.ThreadingTCPServer.allow_reuse_address = True
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.address = "127.0.0.1:%d" % self.server.server_address[1]
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
     def commands(self) -> list[str]:
@@ -90,7 +90,7 @@ class StubNode:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.base = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
     def url(self, path: str) -> str:
@@ -105,7 +105,7 @@ def closed_port() -> str:
     """An address where nothing listens (connection refused)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return "127.0.0.1:%d" % s.getsockname()[1]
+        return f"127.0.0.1:{s.getsockname()[1]}"
 
 
 def ok(**args: object) -> bytes:

@@ -76,16 +76,20 @@ def test_checksum_is_sent_only_for_classes_with_a_hashtype(cluster):
 
 def test_create_open_asks_for_multi_dest_with_class_key_and_size(cluster):
     cluster.client.store("avatars/ä b&c.jpg", b"12345", cls="avatar")
-    opened = [a for c, a in cluster.tracker.requests if c == "create_open"][0]
+    opened = next(a for c, a in cluster.tracker.requests if c == "create_open")
     assert opened == {
-        "domain": "testdom", "key": "avatars/ä b&c.jpg", "multi_dest": "1", "size": "5",
+        "domain": "testdom",
+        "key": "avatars/ä b&c.jpg",
+        "multi_dest": "1",
+        "size": "5",
         "class": "avatar",
     }
 
 
 def test_no_devices_is_raised_as_is(cluster):
     cluster.tracker.answer = lambda cmd, args: (
-        b"ERR no_devices No+devices+found+to+store+file\r\n" if cmd == "create_open"
+        b"ERR no_devices No+devices+found+to+store+file\r\n"
+        if cmd == "create_open"
         else Cluster.answer(cluster, cmd, args)
     )
     with pytest.raises(NoDevicesError):
@@ -123,8 +127,11 @@ def test_list_keys_follows_every_page():
         page = [k for k in keys if k > after][: int(args["limit"])]
         if not page:
             return b"ERR none_match No+keys+match\r\n"
-        return ok(key_count=len(page), next_after=page[-1],
-                  **{f"key_{i}": k for i, k in enumerate(page, 1)})
+        return ok(
+            key_count=len(page),
+            next_after=page[-1],
+            **{f"key_{i}": k for i, k in enumerate(page, 1)},
+        )
 
     stub = StubTracker(answer)
     try:
@@ -145,14 +152,28 @@ def test_list_keys_with_no_match_is_empty():
 
 
 def test_file_info_is_decoded():
-    stub = StubTracker(lambda c, a: ok(fid=5, key="a b", domain="d", length=12,
-                                       devcount=3, devids="1,2,3", **{"class": "avatar"}))
+    stub = StubTracker(
+        lambda c, a: ok(
+            fid=5,
+            key="a b",
+            domain="d",
+            length=12,
+            devcount=3,
+            devids="1,2,3",
+            **{"class": "avatar"},
+        )
+    )
     try:
         info = MogileFSClient([stub.address], "d").file_info("a b", devices=True)
     finally:
         stub.close()
     assert (info.fid, info.key, info.cls, info.length, info.devcount, info.devids) == (
-        5, "a b", "avatar", 12, 3, (1, 2, 3)
+        5,
+        "a b",
+        "avatar",
+        12,
+        3,
+        (1, 2, 3),
     )
 
 

@@ -139,10 +139,16 @@ def test_bug10_create_class_passes_replpolicy_and_hashtype(cluster):
     ClusterAdmin([cluster.tracker.address]).create_class(
         "testdom", "md5class", 2, replpolicy="MultipleHosts(2)", hashtype="MD5"
     )
-    assert ("create_class", {
-        "domain": "testdom", "class": "md5class", "mindevcount": "2",
-        "replpolicy": "MultipleHosts(2)", "hashtype": "MD5",
-    }) in cluster.tracker.requests
+    assert (
+        "create_class",
+        {
+            "domain": "testdom",
+            "class": "md5class",
+            "mindevcount": "2",
+            "replpolicy": "MultipleHosts(2)",
+            "hashtype": "MD5",
+        },
+    ) in cluster.tracker.requests
 
 
 def test_only_first_tracker_bug_requests_reach_a_second_tracker(cluster):

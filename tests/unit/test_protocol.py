@@ -27,7 +27,11 @@ def test_no_key_can_inject_a_command_or_argument(char):
     assert b"\r" not in body and b"\n" not in body, "one request must stay one line"
     command, _, args = body.decode("ascii").partition(" ")
     assert command == "get_paths"
-    assert dict(parse_qsl(args, strict_parsing=True)) == {"domain": "d", "key": key, "noverify": "1"}
+    assert dict(parse_qsl(args, strict_parsing=True)) == {
+        "domain": "d",
+        "key": key,
+        "noverify": "1",
+    }
     assert args.count("&") == 2, "no extra argument may appear"
 
 

@@ -53,7 +53,7 @@ def test_behind_perlbal_answers_with_every_path(stored):
     assert "max-age" in response["Cache-Control"]
     assert response["X-REPROXY-CACHE-FOR"].endswith("; Content-Type Cache-Control")
     assert response.content == b""
-    get_paths = [a for c, a in stored.tracker.requests if c == "get_paths"][0]
+    get_paths = next(a for c, a in stored.tracker.requests if c == "get_paths")
     assert get_paths["pathcount"] == "3" and get_paths["noverify"] == "1"
 
 
@@ -74,9 +74,9 @@ def test_head_without_perlbal_has_length_and_no_body(stored):
 
 
 def test_serve_with_perlbal_off_streams_even_behind_perlbal(cluster):
-    with override_settings(CACHES=LOCMEM, STORAGES=storages_for(
-        [cluster.tracker.address], serve_with_perlbal=False
-    )):
+    with override_settings(
+        CACHES=LOCMEM, STORAGES=storages_for([cluster.tracker.address], serve_with_perlbal=False)
+    ):
         cluster.existing["k.txt"] = b"abc"
         cluster.node.files[cluster.dests[0]] = b"abc"
         response = serve(rf.get("/media/k.txt", **PERLBAL), "k.txt")

@@ -12,8 +12,12 @@ from .test_client_vs_pymogilefs_bugs import Cluster
 
 pytestmark = pytest.mark.unit
 
-LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                      "LOCATION": "storage-tests"}}
+LOCMEM = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "storage-tests",
+    }
+}
 
 
 class FileCluster(Cluster):
@@ -28,13 +32,18 @@ class FileCluster(Cluster):
         if cmd == "file_info":
             if key not in self.existing:
                 return b"ERR unknown_key unknown_key\r\n"
-            return ok(fid=7, key=key, domain="testdom", length=len(self.existing[key]),
-                      devcount=1, **{"class": "thumb"})
+            return ok(
+                fid=7,
+                key=key,
+                domain="testdom",
+                length=len(self.existing[key]),
+                devcount=1,
+                **{"class": "thumb"},
+            )
         if cmd == "create_close":
-            self.existing[key] = self.node.files[args["path"][len(self.node.base):]]
-        if cmd == "delete":
-            if self.existing.pop(key, None) is None:
-                return b"ERR unknown_key unknown_key\r\n"
+            self.existing[key] = self.node.files[args["path"][len(self.node.base) :]]
+        if cmd == "delete" and self.existing.pop(key, None) is None:
+            return b"ERR unknown_key unknown_key\r\n"
         if cmd == "get_paths" and key not in self.existing:
             return b"ERR unknown_key unknown_key\r\n"
         if cmd == "list_keys":
@@ -42,8 +51,11 @@ class FileCluster(Cluster):
             keys = sorted(k for k in self.existing if k.startswith(prefix) and k > after)
             if not keys:
                 return b"ERR none_match No+keys+match\r\n"
-            return ok(key_count=len(keys), next_after=keys[-1],
-                      **{f"key_{i}": k for i, k in enumerate(keys, 1)})
+            return ok(
+                key_count=len(keys),
+                next_after=keys[-1],
+                **{f"key_{i}": k for i, k in enumerate(keys, 1)},
+            )
         return super().answer(cmd, args)
 
 
@@ -57,15 +69,19 @@ def cluster():
 @pytest.fixture
 def storage(cluster):
     with override_settings(CACHES=LOCMEM):
-        yield MogileFSStorage(trackers=[cluster.tracker.address], domain="testdom",
-                              mogile_class="thumb", media_url="/media/")
+        yield MogileFSStorage(
+            trackers=[cluster.tracker.address],
+            domain="testdom",
+            mogile_class="thumb",
+            media_url="/media/",
+        )
 
 
 def test_save_streams_and_returns_the_name(storage, cluster):
     name = storage.save("thumbs/1/a b.png", ContentFile(b"png bytes"))
     assert name == "thumbs/1/a b.png"
     assert cluster.existing["thumbs/1/a b.png"] == b"png bytes"
-    opened = [a for c, a in cluster.tracker.requests if c == "create_open"][0]
+    opened = next(a for c, a in cluster.tracker.requests if c == "create_open")
     assert opened["class"] == "thumb"
 
 
@@ -146,8 +162,9 @@ def test_unknown_option_fails_loudly():
 
 
 def test_missing_domain_names_setting_and_option():
-    with override_settings(MOGILEFS_DOMAIN=None), pytest.raises(
-        ImproperlyConfigured, match="MOGILEFS_DOMAIN/domain"
+    with (
+        override_settings(MOGILEFS_DOMAIN=None),
+        pytest.raises(ImproperlyConfigured, match="MOGILEFS_DOMAIN/domain"),
     ):
         MogileFSStorage(trackers=["127.0.0.1:7001"]).config  # noqa: B018
 
@@ -161,7 +178,7 @@ def test_settings_are_the_fallback_and_override_settings_works():
 
 
 def test_deconstructs_to_a_stable_path_with_its_options():
-    path, args, kwargs = MogileFSStorage(mogile_class="avatar").deconstruct()
+    path, _args, kwargs = MogileFSStorage(mogile_class="avatar").deconstruct()
     assert path == "django_mogilefs.storage.MogileFSStorage"
     assert kwargs == {"mogile_class": "avatar"}
 

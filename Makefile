@@ -1,0 +1,69 @@
+# Thin wrappers: the real work is in compose.yaml, scripts/ and tests/.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+COMPOSE ?= docker compose
+SITE_URL ?= http://127.0.0.1:8080
+
+.DEFAULT_GOAL := help
+.PHONY: help up down clean logs ps bootstrap e2e test test-unit test-integration lint dev dev-down bench deps
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+# -- the compose cluster ---------------------------------------------------------
+
+docker-check:
+	@if ! docker info >/dev/null 2>&1; then \
+	  echo "No Docker engine is reachable (docker info failed): 'make up' needs one." >&2; \
+	  echo "To run the same topology natively without Docker, use: make dev" >&2; \
+	  exit 1; \
+	fi
+
+up: docker-check ## Build and start the compose cluster, wait until healthy, print the URL
+	$(COMPOSE) up --build --detach --wait
+	@echo "The avatar site is ready at $(SITE_URL)"
+
+down: docker-check ## Stop the compose cluster (data volumes are kept)
+	$(COMPOSE) down
+
+clean: docker-check ## Stop the compose cluster and delete its volumes
+	$(COMPOSE) --profile e2e down --volumes --remove-orphans
+
+logs: docker-check ## Follow the compose cluster's logs
+	$(COMPOSE) logs --follow --tail=100
+
+ps: docker-check ## Show the compose services and their health
+	$(COMPOSE) ps
+
+bootstrap: docker-check ## Re-run the idempotent bootstrap against the compose cluster
+	$(COMPOSE) run --rm bootstrap
+
+e2e: docker-check ## Run the end-to-end suite from a container on the compose network
+	$(COMPOSE) --profile e2e run --rm --build e2e
+
+# -- local development and tests ------------------------------------------------
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+deps: ## Install the Python environment (and, as root, missing Debian packages)
+	@if [ "$$(id -u)" = 0 ]; then scripts/system-deps.sh --install; else scripts/system-deps.sh; fi
+	@$(MAKE) --no-print-directory $(VENV)/.installed
+
+lint: $(VENV)/.installed ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check app scripts tests
+
+test: deps lint ## Every suite: unit, static checks, conformance, integration, site, end-to-end
+	$(PY) -m pytest
+
+test-unit: $(VENV)/.installed ## Only the fast unit tests
+	$(PY) -m pytest -m unit
+
+test-integration: $(VENV)/.installed ## Only the integration suite (set MOGILEFS_TRACKERS to use a real cluster)
+	$(PY) -m pytest -m integration
