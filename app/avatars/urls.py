@@ -1,0 +1,20 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("gallery/", views.gallery, name="gallery"),
+    path("u/<str:username>/", views.profile, name="profile"),
+    path("avatar/", views.avatar_edit, name="avatar-edit"),
+    path("avatar/remove/", views.avatar_remove, name="avatar-remove"),
+    path("status/", views.cluster_status, name="cluster-status"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+]

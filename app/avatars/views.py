@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import logging
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import services, status
+from .forms import AvatarForm, SignUpForm
+from .models import Avatar
+
+logger = logging.getLogger(__name__)
+
+GALLERY_PAGE_SIZE = 48
+
+
+def staff_required(view):
+    """Anonymous users go to the login page; logged-in non-staff get 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not request.user.is_staff:
+            raise PermissionDenied("Staff only.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    recent = Avatar.objects.select_related("user").order_by("-updated")[:12]
+    return render(request, "avatars/home.html", {"recent": recent})
+
+
+def gallery(request: HttpRequest) -> HttpResponse:
+    avatars = Avatar.objects.select_related("user").order_by("-updated")
+    page = Paginator(avatars, GALLERY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "avatars/gallery.html", {"page": page})
+
+
+def profile(request: HttpRequest, username: str) -> HttpResponse:
+    user = get_object_or_404(get_user_model(), username=username, is_active=True)
+    avatar = Avatar.objects.filter(user=user).first()
+    return render(request, "avatars/profile.html", {"profile_user": user, "avatar": avatar})
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("avatar-edit")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            user = form.save()
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome, {user.get_username()}! Now pick an avatar.")
+            return redirect("avatar-edit")
+        return render(request, "registration/signup.html", {"form": form}, status=400)
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def avatar_edit(request: HttpRequest) -> HttpResponse:
+    """Show the current avatar with the upload form; POST uploads (or replaces) it."""
+    current = Avatar.objects.filter(user=request.user).first()
+    if request.method != "POST":
+        return render(request, "avatars/edit.html", {"form": AvatarForm(), "avatar": current})
+
+    form = AvatarForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(
+            request, "avatars/edit.html", {"form": form, "avatar": current}, status=400
+        )
+    try:
+        services.set_avatar(request.user, form.cleaned_data["image"])
+    except services.StorageUnavailable:
+        form.add_error(
+            None,
+            "The file store is unavailable right now, so your avatar was not changed. "
+            "Please try again in a minute.",
+        )
+        return _unavailable(request, form, current)
+    except DatabaseError:
+        form.add_error(
+            None, "Your avatar could not be saved right now and was not changed. Please try again."
+        )
+        return _unavailable(request, form, current)
+    messages.success(request, "Your avatar has been updated.")
+    return redirect("profile", username=request.user.get_username())
+
+
+def _unavailable(request: HttpRequest, form: AvatarForm, current: Avatar | None) -> HttpResponse:
+    response = render(
+        request, "avatars/edit.html", {"form": form, "avatar": current}, status=503
+    )
+    response["Retry-After"] = "60"
+    return response
+
+
+@login_required
+@require_POST
+def avatar_remove(request: HttpRequest) -> HttpResponse:
+    try:
+        removed = services.remove_avatar(request.user)
+    except DatabaseError:
+        logger.exception("Removing the avatar of user %s failed", request.user.pk)
+        messages.error(request, "Your avatar could not be removed right now. Please try again.")
+        return redirect("avatar-edit")
+    if removed:
+        messages.success(request, "Your avatar has been removed.")
+    else:
+        messages.info(request, "You had no avatar to remove.")
+    return redirect("avatar-edit")
+
+
+@never_cache
+@staff_required
+def cluster_status(request: HttpRequest) -> HttpResponse:
+    try:
+        context = status.cluster_status()
+    except Exception as exc:
+        logger.exception("Cluster status: the tracker could not be asked")
+        return render(
+            request,
+            "avatars/status.html",
+            {"error": f"The MogileFS tracker could not be reached: {exc}"},
+            status=503,
+        )
+    return render(request, "avatars/status.html", context)
