@@ -7,6 +7,7 @@ loudly at start-up rather than at the first request.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,9 +31,7 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "django-insecure-dev-only-avatar-site-key-do-not-use-in-production"
 
-ALLOWED_HOSTS = env.parse_list(
-    env.get("DJANGO_ALLOWED_HOSTS"), ["localhost", "127.0.0.1", "[::1]"]
-)
+ALLOWED_HOSTS = env.parse_list(env.get("DJANGO_ALLOWED_HOSTS"), ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.parse_list(env.get("DJANGO_CSRF_TRUSTED_ORIGINS"), [])
 
 INSTALLED_APPS = [
@@ -81,10 +80,9 @@ DATABASE_URL = env.get("DATABASE_URL", "sqlite:///var/db.sqlite3")
 DATABASES = {"default": env.parse_database_url(DATABASE_URL, base_dir=PROJECT_DIR)}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     if DATABASES["default"]["NAME"] != ":memory:":
-        try:
+        # A read-only image: the error will name the path when the database is opened.
+        with contextlib.suppress(OSError):
             Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            pass  # read-only image: the error will name the path when the database is opened
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.parse_int(
         env.get("DATABASE_CONN_MAX_AGE"), 60, name="DATABASE_CONN_MAX_AGE"
@@ -132,9 +130,7 @@ MOGILEFS_DOMAIN = env.get("MOGILEFS_DOMAIN", "avatars")
 MOGILEFS_MEDIA_URL = env.get("MOGILEFS_MEDIA_URL", "/media/")
 if not MOGILEFS_MEDIA_URL.endswith("/"):
     MOGILEFS_MEDIA_URL += "/"
-SERVE_WITH_PERLBAL = env.parse_bool(
-    env.get("SERVE_WITH_PERLBAL"), True, name="SERVE_WITH_PERLBAL"
-)
+SERVE_WITH_PERLBAL = env.parse_bool(env.get("SERVE_WITH_PERLBAL"), True, name="SERVE_WITH_PERLBAL")
 MOGILEFS_AVATAR_CLASS = env.get("MOGILEFS_AVATAR_CLASS", "avatar")
 MOGILEFS_THUMB_CLASS = env.get("MOGILEFS_THUMB_CLASS", "thumb")
 # The serve view is mounted under MOGILEFS_MEDIA_URL when that is a path on this site

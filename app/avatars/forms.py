@@ -22,9 +22,7 @@ class AvatarForm(forms.Form):
             "empty": "The file is empty.",
             "invalid": "No file was submitted; check the form's encoding type.",
         },
-        widget=forms.FileInput(
-            attrs={"accept": "image/jpeg,image/png,image/gif,image/webp"}
-        ),
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/gif,image/webp"}),
     )
 
     def __init__(self, *args, **kwargs) -> None:

@@ -103,18 +103,23 @@ def check_image(
 
 def too_large_message(size: int, max_bytes: int) -> str:
     return (
-        f"The file is too large ({filesizeformat(size)}); "
-        f"the limit is {filesizeformat(max_bytes)}."
+        f"The file is too large ({filesizeformat(size)}); the limit is {filesizeformat(max_bytes)}."
     )
 
 
 def _too_many_pixels(width: int | None, height: int | None, max_pixels: int) -> InvalidImage:
-    limit = f"{max_pixels / 1_000_000:g} megapixels"
+    limit = f"{max_pixels / 1_000_000:.3g} megapixels"
     if width and height:
-        text = f"The image is too big ({width} × {height} pixels); the limit is {limit}."
+        text = f"The image is too big ({width}x{height} pixels); the limit is {limit}."
     else:
         text = f"The image is too big; the limit is {limit}."
     return InvalidImage(text, "too_many_pixels")
+
+
+def _effective_limit(max_pixels: int) -> int:
+    """Ours, or Pillow's own bomb limit (``Image.MAX_IMAGE_PIXELS``) when that is lower."""
+    pillow = Image.MAX_IMAGE_PIXELS
+    return min(max_pixels, int(pillow)) if pillow else max_pixels
 
 
 def _identify(data: bytes, max_pixels: int) -> tuple[str, int, int]:
@@ -123,7 +128,7 @@ def _identify(data: bytes, max_pixels: int) -> tuple[str, int, int]:
         with Image.open(io.BytesIO(data)) as im:
             fmt, (width, height) = im.format, im.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_many_pixels(None, None, max_pixels) from None
+        raise _too_many_pixels(None, None, _effective_limit(max_pixels)) from None
     except UnidentifiedImageError:
         raise InvalidImage(
             f"The file is not an image we can read; upload a {ALLOWED_NAMES} image.",
@@ -180,7 +185,7 @@ def _make_thumbnail(data: bytes, size: int, max_pixels: int) -> Thumbnail:
             out = io.BytesIO()
             picture.save(out, fmt, **save_args)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_many_pixels(None, None, max_pixels) from None
+        raise _too_many_pixels(None, None, _effective_limit(max_pixels)) from None
     except Exception as exc:
         logger.info("Image failed to decode: %r", exc)
         raise InvalidImage(

@@ -81,9 +81,7 @@ def avatar_edit(request: HttpRequest) -> HttpResponse:
 
     form = AvatarForm(request.POST, request.FILES)
     if not form.is_valid():
-        return render(
-            request, "avatars/edit.html", {"form": form, "avatar": current}, status=400
-        )
+        return render(request, "avatars/edit.html", {"form": form, "avatar": current}, status=400)
     try:
         services.set_avatar(request.user, form.cleaned_data["image"])
     except services.StorageUnavailable:
@@ -103,9 +101,7 @@ def avatar_edit(request: HttpRequest) -> HttpResponse:
 
 
 def _unavailable(request: HttpRequest, form: AvatarForm, current: Avatar | None) -> HttpResponse:
-    response = render(
-        request, "avatars/edit.html", {"form": form, "avatar": current}, status=503
-    )
+    response = render(request, "avatars/edit.html", {"form": form, "avatar": current}, status=503)
     response["Retry-After"] = "60"
     return response
 

@@ -1,0 +1,59 @@
+"""Test images made on the fly with Pillow: good ones and every kind of bad upload."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import zlib
+
+from PIL import Image, ImageDraw
+
+
+def picture(width: int = 320, height: int = 240, fmt: str = "PNG", seed: int = 0) -> bytes:
+    """A recognisable picture (a gradient with a few discs), different for each ``seed``."""
+    rng = random.Random(seed)
+    base = (rng.randrange(40, 200), rng.randrange(40, 200), rng.randrange(40, 200))
+    im = Image.new("RGB", (width, height), base)
+    draw = ImageDraw.Draw(im)
+    for y in range(height):
+        shade = int(80 * y / max(height - 1, 1))
+        draw.line([(0, y), (width, y)], fill=tuple(min(255, c + shade) for c in base))
+    for _ in range(6):
+        r = rng.randrange(min(width, height) // 10, min(width, height) // 3)
+        x, y = rng.randrange(width), rng.randrange(height)
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        draw.ellipse([x - r, y - r, x + r, y + r], fill=colour, outline=(255, 255, 255), width=3)
+    out = io.BytesIO()
+    im.save(out, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    return out.getvalue()
+
+
+def noisy_jpeg(size: int, seed: int = 0) -> bytes:
+    """A JPEG of roughly ``size`` bytes (random pixels do not compress)."""
+    side = max(16, int((size / 1.2) ** 0.5))
+    rng = random.Random(seed)
+    im = Image.frombytes("RGB", (side, side), rng.randbytes(side * side * 3))
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=75)
+    return out.getvalue()
+
+
+def truncated(data: bytes) -> bytes:
+    """The first half of ``data``: the header parses, the pixel data does not."""
+    return data[: len(data) // 2]
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny, valid-looking PNG whose header claims ``width`` x ``height`` pixels.
+
+    Only the header is needed to refuse it; a real image of that size would take
+    gigabytes to decode, which is what the pixel limit protects against.
+    """
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    idat = zlib.compress(b"\0" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")

@@ -1,0 +1,180 @@
+"""The monitor job: device usage, reachability and writeability (MogileFS::Worker::Monitor)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import httpio
+from .protocol import perl_num
+from .workers import Worker
+
+if TYPE_CHECKING:
+    from .server import FakeTracker
+
+log = logging.getLogger("faketracker.monitor")
+_USAGE_LINE = re.compile(r"(\w+)\s*:\s*(.+)", re.ASCII)
+
+
+@dataclass
+class _Probe:
+    devid: int
+    hostid: int
+    hostip: str
+    port: int | None
+    get_port: int | None
+    can_delete_from: bool
+    test_write_due: bool
+
+
+class Monitor(Worker):
+    """Each round: GET ``/devN/usage`` for every device on a live host, then (every
+    ``test_write_interval`` s per device) PUT and GET back ``/devN/test-write/test-write-<n>``.
+
+    A device whose usage cannot be fetched is ``unreachable``; a test write that reads back
+    marks it ``writeable``, anything else ``readable``.
+    """
+
+    job = "monitor"
+
+    def __init__(self, tracker: FakeTracker) -> None:
+        super().__init__(tracker, tracker.config.monitor_interval)
+        self._cond = threading.Condition()
+        self._completed = 0
+        self._running = False
+        self._rng = random.Random()
+
+    # ------------------------------------------------------------------ waiting
+
+    def wait_for_round(self, timeout: float = 30.0) -> None:
+        """Block until a round that started after this call has finished."""
+        if not self.is_alive():
+            return
+        with self._cond:
+            target = self._completed + (2 if self._running else 1)
+            self.wake.set()
+            self._cond.wait_for(lambda: self._completed >= target or self.stopped, timeout)
+
+    def wait_first_round(self, timeout: float = 30.0) -> None:
+        """create_open waits until the monitor has run at least once."""
+        if not self.is_alive():
+            return
+        with self._cond:
+            self._cond.wait_for(lambda: self._completed >= 1 or self.stopped, timeout)
+
+    def run_once(self) -> None:
+        with self._cond:
+            self._running = True
+            self.wake.clear()
+        try:
+            self.check_all()
+        finally:
+            with self._cond:
+                self._running = False
+                self._completed += 1
+                self._cond.notify_all()
+
+    def stop(self) -> None:
+        super().stop()
+        with self._cond:
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ checking
+
+    def _probes(self) -> list[_Probe]:
+        state = self.tracker.state
+        now = time.monotonic()
+        interval = self.tracker.config.test_write_interval
+        probes = []
+        with state.lock:
+            for dev in state.devices.values():
+                host = state.hosts.get(dev.hostid)
+                if host is None or host.status not in ("alive", "readonly"):
+                    continue
+                if dev.status in ("down", "dead"):
+                    continue
+                probes.append(_Probe(
+                    dev.devid, host.hostid, host.hostip, host.http_port, host.http_get_port,
+                    dev.status in ("alive", "drain"),
+                    not dev.last_test_write or dev.last_test_write + interval <= now,
+                ))
+        return probes
+
+    def check_all(self) -> None:
+        skip_hosts: set[int] = set()
+        for probe in self._probes():
+            if probe.hostid in skip_hosts or self.stopped:
+                continue
+            if not self._check(probe):
+                skip_hosts.add(probe.hostid)
+
+    def _set(self, devid: int, **changes: object) -> None:
+        state = self.tracker.state
+        with state.lock:
+            dev = state.devices.get(devid)
+            if dev is not None:
+                for name, value in changes.items():
+                    setattr(dev, name, value)
+
+    def _check(self, probe: _Probe) -> bool:
+        """Check one device; ``False`` if its whole host timed out."""
+        timeout = self.tracker.config.http_timeout
+        base = f"http://{probe.hostip}:{probe.port}/dev{probe.devid}"
+        started = time.monotonic()
+        error = ""
+        try:
+            res: httpio.HttpResult | None = httpio.request("GET", f"{base}/usage", timeout=timeout)
+        except OSError as exc:
+            res = None
+            error = str(exc)
+        if res is None or not res.ok:
+            slow = res is None and time.monotonic() - started >= 0.5
+            if slow:  # a timeout marks the host, and its other devices are skipped
+                self._set_host(probe.hostid, "unreachable")
+            self._set(probe.devid, observed="unreachable")
+            self.tracker.note_error(
+                f"Port {probe.port} not listening on {probe.hostip} ({base}/usage)?  "
+                f"Error was: {error if res is None else res.status}")
+            return not slow
+        self._set_host(probe.hostid, "reachable")
+        stats = dict(m.groups() for m in map(_USAGE_LINE.fullmatch,
+                                             res.body.decode("latin-1").splitlines()) if m)
+        used, total = perl_num(stats.get("used")), perl_num(stats.get("total"))
+        if not (used and total):
+            self.tracker.note_error(f"dev{probe.devid} reports used = {stats.get('used')}, "
+                                    f"total = {stats.get('total')}, error?")
+            return True
+        self._set(probe.devid, mb_total=int(total / 1024), mb_used=int(used / 1024))
+        if probe.test_write_due:
+            self._set(probe.devid, last_test_write=time.monotonic(),
+                      observed=self._test_write(probe, base) if probe.can_delete_from
+                      else "readable")
+        return True
+
+    def _test_write(self, probe: _Probe, base: str) -> str:
+        num = self._rng.randrange(100)
+        content = f"time={int(time.time())} rand={num}".encode()
+        timeout = self.tracker.config.http_timeout
+        get_base = f"http://{probe.hostip}:{probe.get_port or probe.port}/dev{probe.devid}"
+        try:
+            put = httpio.request("PUT", f"{base}/test-write/test-write-{num}", content, timeout)
+            if put.ok:
+                got = httpio.request("GET", f"{get_base}/test-write/test-write-{num}",
+                                     timeout=timeout)
+                if got.ok and got.body == content:
+                    return "writeable"
+        except OSError as exc:
+            self.tracker.note_error(f"test write to dev{probe.devid} failed: {exc}")
+        return "readable"
+
+    def _set_host(self, hostid: int, observed: str) -> None:
+        state = self.tracker.state
+        with state.lock:
+            host = state.hosts.get(hostid)
+            if host is not None:
+                host.observed = observed

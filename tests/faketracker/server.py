@@ -1,0 +1,345 @@
+"""The fake tracker: a threaded TCP server in front of query workers and background jobs."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import queue
+import re
+import socket
+import socketserver
+import threading
+import time
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .commands import Commands
+from .monitor import Monitor
+from .protocol import from_bytes, to_bytes
+from .state import State
+from .workers import Deleter, Fsck, JobMaster, Reaper, Replicator, Worker
+
+log = logging.getLogger("faketracker")
+_ADMIN = re.compile(r"!(\S+)(?:\s+(.+))?", re.DOTALL)
+HELP = (
+    "Mogile Admin Help:\n\n"
+    "    !version    shows server version\n"
+    "    !recent     shows recently processed queries\n"
+    "    !queue      shows queries that are pending\n"
+    "    !stats      shows runtime statistics\n"
+    "    !watch      enables/disables watching of error messages\n"
+    "    !jobs       shows the number of child process for each job type\n"
+    "    !shutdown   immediately shut down the server\n\n"
+    "    !to <job class> <message>\n"
+    "                sends <message> to all children of <job class>\n\n"
+    "    !want <count> <job class>\n"
+    "                alter child count of class <job class> to <count>\n\n"
+)
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Timings and staffing. Defaults follow mogilefsd 2.73 where it has one."""
+
+    monitor_interval: float = 1.0  # mogilefsd: 2.5 s
+    test_write_interval: float = 15.0  # Monitor.pm UPDATE_DB_EVERY
+    admin_delay: float = 0.0  # extra sleep in every admin change (the real ones took ≤2.5 s)
+    replicate_poll: float = 1.0  # job_master queue poll
+    replicate_min_delay: float = 0.2  # a new file is not replicated sooner than this
+    query_workers: int = 4
+    replicate_workers: int = 2
+    http_timeout: float = 2.0  # conn_timeout
+    version: str = "2.73"
+
+
+class _Pending:
+    """One request waiting for a query worker."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+        self.reply = ""
+        self.done = threading.Event()
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        self.server.tracker.serve_connection(self.request)
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    tracker: FakeTracker
+
+
+class FakeTracker:
+    """A MogileFS 2.73 tracker look-alike; see the package docstring."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 config: TrackerConfig | None = None, **overrides: Any) -> None:
+        self.config = replace(config or TrackerConfig(), **overrides)
+        self.state = State()
+        self.inflight: set[tuple[str, int]] = set()
+        self.replicate_work: queue.Queue[int | None] = queue.Queue()
+        self.delete_work: queue.Queue[int | None] = queue.Queue()
+        self.monitor = Monitor(self)
+        self._bind = (host, port)
+        self._server: _Server | None = None
+        self._threads: list[threading.Thread] = []
+        self._jobs: dict[str, list[threading.Thread]] = {}
+        self._queries: queue.Queue[_Pending | None] = queue.Queue()
+        self._busy = 0
+        self._conns: dict[socket.socket, threading.Lock] = {}
+        self._watchers: set[socket.socket] = set()
+        self._recent: collections.deque[str] = collections.deque(maxlen=20)
+        self._last_error = ""
+        self._guard = threading.Lock()
+        self._started = time.time()
+        self._stopping = False
+        self.executor = Commands(self)  # for direct, socket-less use (unit tests)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def address(self) -> tuple[str, int]:
+        if self._server is None:
+            return self._bind
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def hostport(self) -> str:
+        return "{}:{}".format(*self.address)
+
+    def start(self, *, workers: bool = True) -> FakeTracker:
+        """Listen and start the jobs (``workers=False``: no monitor/replication/delete)."""
+        self._server = _Server(self._bind, _Handler)
+        self._server.tracker = self
+        if workers:
+            self._add_job("monitor", self.monitor)
+            self._add_job("job_master", JobMaster(self))
+            for _ in range(self.config.replicate_workers):
+                self._add_job("replicate", Replicator(self, self.replicate_work))
+            self._add_job("delete", Deleter(self, self.delete_work))
+            self._add_job("reaper", Reaper(self))
+            self._add_job("fsck", Fsck(self))
+        for n in range(self.config.query_workers):
+            thread = threading.Thread(target=self._query_worker, name=f"faketracker-query{n}",
+                                      daemon=True)
+            self._add_job("queryworker", thread)
+        serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                 name="faketracker-listener", daemon=True)
+        serve.start()
+        self._threads.append(serve)
+        return self
+
+    def _add_job(self, job: str, thread: threading.Thread) -> None:
+        self._jobs.setdefault(job, []).append(thread)
+        self._threads.append(thread)
+        thread.start()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop listening, close every connection, stop every thread."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        with self._guard:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread in self._threads:
+            if isinstance(thread, Worker):
+                thread.stop()
+        for _ in range(self.config.query_workers):
+            self._queries.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> FakeTracker:
+        return self if self._server else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def wake(self, job: str) -> None:
+        for thread in self._jobs.get(job, []):
+            if isinstance(thread, Worker):
+                thread.wake.set()
+
+    # ------------------------------------------------------------------ test hooks
+
+    def hint_placement(self, devids: list[int]) -> None:
+        """Ask the next create_open to use these devices, in this order.
+
+        The hint is ignored unless every device is one the tracker would pick anyway
+        (alive, observed writeable, on an alive host, with space), so it cannot make the
+        fake accept a placement the real tracker would refuse.
+        """
+        with self.state.lock:
+            self.state.placement_hints.append(list(devids))
+
+    def note_error(self, message: str) -> None:
+        """MogileFS::Util::error: remembered as "last error" and sent to !watch-ers."""
+        log.debug("%s", message)
+        with self._guard:
+            self._last_error = message
+            watchers = list(self._watchers)
+        for conn in watchers:
+            self._send(conn, to_bytes(f"{message}\r\n"))
+
+    def last_error(self) -> str:
+        with self._guard:
+            return self._last_error
+
+    def execute(self, line: str) -> str:
+        """Run one request line without a socket (as a query worker would)."""
+        return self.executor.execute(line)
+
+    # ------------------------------------------------------------------ connections
+
+    def serve_connection(self, conn: socket.socket) -> None:
+        with self._guard:
+            self._conns[conn] = threading.Lock()
+        buf = b""
+        try:
+            while not self._stopping:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                buf += data
+                while b"\n" in buf and not self._stopping:
+                    raw, buf = buf.split(b"\n", 1)
+                    line = from_bytes(raw[:-1] if raw.endswith(b"\r") else raw)
+                    if line:  # an empty line gets no answer at all
+                        self._send(conn, to_bytes(self._answer(conn, line)))
+        except OSError:
+            pass
+        finally:
+            with self._guard:
+                self._conns.pop(conn, None)
+                self._watchers.discard(conn)
+
+    def _send(self, conn: socket.socket, data: bytes) -> None:
+        with self._guard:
+            lock = self._conns.get(conn)
+        if lock is None:
+            return
+        with lock:
+            try:
+                conn.sendall(data)
+            except OSError:
+                pass
+
+    def _answer(self, conn: socket.socket, line: str) -> str:
+        admin = _ADMIN.fullmatch(line)
+        if admin:
+            return self._admin(conn, admin.group(1), admin.group(2) or "")
+        pending = _Pending(line)
+        with self._guard:
+            self._recent.append(line)
+            if self._busy + self._queries.qsize() >= self.config.query_workers:
+                with self.state.lock:
+                    self.state.stats["times_out_of_qworkers"] += 1
+        self._queries.put(pending)
+        while not pending.done.wait(0.5):
+            if self._stopping:
+                return ""
+        return pending.reply + "\r\n"
+
+    def _query_worker(self) -> None:
+        commands = Commands(self)
+        while True:
+            pending = self._queries.get()
+            if pending is None:
+                return
+            with self._guard:
+                self._busy += 1
+            try:
+                pending.reply = commands.execute(pending.line)
+            finally:
+                with self._guard:
+                    self._busy -= 1
+                pending.done.set()
+
+    # ------------------------------------------------------------------ admin (!) commands
+
+    def _admin(self, conn: socket.socket, cmd: str, args: str) -> str:
+        """Connection/Client.pm handle_admin_command: plain lines, then ``.``."""
+        out: list[str] = []
+        if re.fullmatch("stats", cmd):
+            out = self._stats()
+        elif cmd.startswith("shutdown"):
+            threading.Thread(target=self.shutdown, daemon=True).start()
+        elif cmd.startswith("jobs"):
+            out = self._jobs_report()
+        elif cmd.startswith("want"):
+            out = ["ERROR: usage: !want <count> <jobclass>"]
+            match = re.match(r"(\d+)\s+(\S+)", args)
+            if match and match.group(2) in self._jobs:
+                out = [f"Now desiring {min(int(match.group(1)), 500)} children doing "
+                       f"'{match.group(2)}'."]
+            elif match:
+                out = [f"ERROR: Invalid class '{match.group(2)}'.  Valid classes: "
+                       + ", ".join(sorted(self._jobs))]
+        elif cmd.startswith("to"):
+            match = re.match(r"(\S+)\s+(.+)", args)
+            out = [f"Message sent to {len(self._jobs.get(match.group(1), []))} children."
+                   if match else "ERROR: usage: !to <jobclass> <message>"]
+        elif cmd.startswith(("queue", "pend")):
+            with self._queries.mutex:
+                out = [p.line for p in self._queries.queue if p is not None]
+        elif cmd.startswith("watch"):
+            with self._guard:
+                if conn in self._watchers:
+                    self._watchers.discard(conn)
+                    out = ["Removed you from watcher list."]
+                else:
+                    self._watchers.add(conn)
+                    out = ["Added you to watcher list."]
+        elif cmd.startswith("recent"):
+            with self._guard:
+                out = list(self._recent)
+        elif cmd.startswith("version"):
+            out = [self.config.version]
+        else:
+            return HELP + ".\r\n"
+        return "".join(f"{line}\r\n" for line in out) + ".\r\n"
+
+    def _stats(self) -> list[str]:
+        with self._guard:
+            busy = self._busy
+        pending = self._queries.qsize()
+        with self.state.lock:
+            self.state.stats["work_queue_for_replicate"] = self.replicate_work.qsize()
+            self.state.stats["work_queue_for_delete"] = self.delete_work.qsize()
+            stats = dict(self.state.stats)
+        return [
+            f"uptime {int(time.time() - self._started)}",
+            f"pending_queries {pending}",
+            f"processing_queries {busy}",
+            f"bored_queryworkers {self.config.query_workers - busy}",
+            *(f"{k} {stats[k]}" for k in sorted(stats)),
+        ]
+
+    def _jobs_report(self) -> list[str]:
+        out = []
+        for job in sorted(self._jobs):
+            threads = [t for t in self._jobs[job] if t.is_alive()]
+            pids = " ".join(str(t.native_id or os.getpid()) for t in threads)
+            out += [f"{job} count {len(threads)}", f"{job} desired {len(self._jobs[job])}",
+                    f"{job} pids {pids}"]
+        return out
+
+
+def config_fields() -> list[str]:
+    return [f.name for f in fields(TrackerConfig)]
