@@ -45,6 +45,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Liveness answers first: no host check, no session, no database.
+    "avatar_site.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads the body (CSRF reads request.POST): refuse oversized bodies.
     "avatar_site.middleware.RequestSizeLimitMiddleware",

@@ -4,9 +4,10 @@ The order matters for safety:
 
 1. the byte size is checked by the form before Pillow sees anything;
 2. ``Image.open`` reads only the header: the format must be one we accept and
-   width x height must be within ``AVATAR_MAX_PIXELS`` *before* any decoding
-   (a 50 KB PNG can claim 100 000 x 100 000 pixels); Pillow's own
-   ``DecompressionBombWarning`` is turned into an error too;
+   width x height must be within ``AVATAR_MAX_PIXELS`` (and Pillow's own
+   ``MAX_IMAGE_PIXELS``) *before* any decoding: a 50 KB PNG can claim
+   100 000 x 100 000 pixels. Pillow's ``DecompressionBombError`` and, should a
+   warnings filter raise it, ``DecompressionBombWarning`` are refusals too;
 3. ``verify()`` checks the file's structure (PNG chunk CRCs...) without decoding;
 4. the image is opened again (``verify`` leaves it unusable) and fully decoded
    while making the thumbnail, which catches truncated data.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import io
 import logging
-import warnings
 from dataclasses import dataclass
 from typing import IO
 
@@ -82,12 +82,10 @@ def check_image(
     if len(data) > max_bytes:
         raise InvalidImage(too_large_message(len(data), max_bytes), "too_large")
 
-    with warnings.catch_warnings():
-        # Pillow warns (rather than fails) between MAX_IMAGE_PIXELS and twice that.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        fmt, width, height = _identify(data, max_pixels)
-        _verify(data)
-        thumbnail = _make_thumbnail(data, thumb_size, max_pixels)
+    limit = effective_pixel_limit(max_pixels)
+    fmt, width, height = _identify(data, limit)
+    _verify(data)
+    thumbnail = _make_thumbnail(data, thumb_size, limit)
 
     content_type, extension = ALLOWED_FORMATS[fmt]
     return CheckedImage(
@@ -116,8 +114,14 @@ def _too_many_pixels(width: int | None, height: int | None, max_pixels: int) -> 
     return InvalidImage(text, "too_many_pixels")
 
 
-def _effective_limit(max_pixels: int) -> int:
-    """Ours, or Pillow's own bomb limit (``Image.MAX_IMAGE_PIXELS``) when that is lower."""
+def effective_pixel_limit(max_pixels: int) -> int:
+    """Ours, or Pillow's own bomb limit (``Image.MAX_IMAGE_PIXELS``) when that is lower.
+
+    Pillow only *warns* (``DecompressionBombWarning``) between its limit and twice
+    that. Refusing everything above its limit from the header makes that warning
+    a refusal too, without ``warnings.catch_warnings`` (which is not thread-safe,
+    and gunicorn runs threads).
+    """
     pillow = Image.MAX_IMAGE_PIXELS
     return min(max_pixels, int(pillow)) if pillow else max_pixels
 
@@ -128,7 +132,7 @@ def _identify(data: bytes, max_pixels: int) -> tuple[str, int, int]:
         with Image.open(io.BytesIO(data)) as im:
             fmt, (width, height) = im.format, im.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_many_pixels(None, None, _effective_limit(max_pixels)) from None
+        raise _too_many_pixels(None, None, max_pixels) from None
     except UnidentifiedImageError:
         raise InvalidImage(
             f"The file is not an image we can read; upload a {ALLOWED_NAMES} image.",
@@ -185,7 +189,7 @@ def _make_thumbnail(data: bytes, size: int, max_pixels: int) -> Thumbnail:
             out = io.BytesIO()
             picture.save(out, fmt, **save_args)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_many_pixels(None, None, _effective_limit(max_pixels)) from None
+        raise _too_many_pixels(None, None, max_pixels) from None
     except Exception as exc:
         logger.info("Image failed to decode: %r", exc)
         raise InvalidImage(

@@ -1,17 +1,15 @@
-"""Child processes that never outlive the stack.
+"""Named services on top of ``nativestack.ProcessGroup``, with a pid record on disk.
 
-Each service runs in its own session (so Ctrl-C in the terminal reaches only the
-supervisor, which then stops the services in order) with ``PR_SET_PDEATHSIG``, so
-the kernel sends it SIGTERM if the supervisor dies without cleaning up (even on
-SIGKILL). Its pid and start time go to a JSON record, so ``devstack down`` from
-another shell can stop what a crashed supervisor left behind without ever
-signalling a recycled pid.
+``ProcessGroup`` starts each child in its own session under ``setpriv --pdeathsig``
+(so the kernel stops it if the supervisor dies, even on SIGKILL) and stops whole
+process groups. This module adds names, one log file per service, and a JSON record
+of the pids with their start times, so ``devstack down`` from another shell can stop
+whatever a crashed supervisor left behind without ever signalling a recycled pid.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -21,12 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+from nativestack import ProcessGroup
 
 
 def start_time(pid: int) -> int | None:
@@ -35,35 +28,22 @@ def start_time(pid: int) -> int | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
     fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[19])
+    return None if fields[0] == "Z" else int(fields[19])
 
 
-def alive(pid: int, started: int | None = None) -> bool:
-    """Whether ``pid`` runs and, when ``started`` is given, is still the same process."""
+def alive(pid: int, started: int | None) -> bool:
+    """Whether ``pid`` runs and is still the process that started at ``started``."""
     now = start_time(pid)
-    if now is None:
-        return False
-    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    if state == "Z":
-        return False
-    return started is None or now == started
-
-
-def kill_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+    return now is not None and (started is None or now == started)
 
 
 @dataclass
 class Service:
-    """One running child: its own process group, output to ``log``."""
-
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
-    started: int | None
 
     @property
     def pid(self) -> int:
@@ -72,86 +52,79 @@ class Service:
     def running(self) -> bool:
         return self.popen.poll() is None
 
-    def stop(self, timeout: float = 10.0, sig: int = signal.SIGTERM) -> None:
-        """Signal the whole group, then SIGKILL it if it is still there after ``timeout``."""
-        if self.running():
-            kill_group(self.pid, sig)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                kill_group(self.pid, signal.SIGKILL)
-                self.popen.wait(5)
-        # Stragglers of the group (workers whose master died first).
-        kill_group(self.pid, signal.SIGKILL)
-
-    def tail(self, lines: int = 20) -> str:
+    def tail(self, lines: int = 25) -> str:
         try:
             text = self.log.read_text(errors="replace")
         except OSError:
-            return ""
+            return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
 
 class Supervisor:
-    """Starts services, records them in ``record``, stops them in reverse order."""
+    """Starts named services, records them in ``record``, stops them newest first."""
 
     def __init__(self, record: Path, log_dir: Path) -> None:
         self.record = record
         self.log_dir = log_dir
+        self.group = ProcessGroup()
         self.services: dict[str, Service] = {}
+        self.labels: dict[int, str] = {}  # pid -> name, for children started by others
 
     def start(
         self,
         name: str,
         argv: Sequence[str],
         *,
+        cwd: Path,
         env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
     ) -> Service:
-        if name in self.services and self.services[name].running():
-            raise RuntimeError(f"{name} is already running")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"{name}.log"
-        with log.open("ab") as out:
-            popen = subprocess.Popen(
-                list(argv),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=dict(env) if env is not None else None,
-                cwd=cwd,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        service = Service(name, popen, log, start_time(popen.pid))
+        popen = self.group.spawn(
+            argv, cwd=cwd, log_path=log, env=dict(env) if env is not None else None
+        )
+        service = Service(name, popen, log)
         self.services[name] = service
-        self._write_record()
+        self.write_record()
         return service
+
+    def label(self, popen: subprocess.Popen[bytes], name: str) -> None:
+        """Name a child that someone else started through :attr:`group` (for the record)."""
+        self.labels[popen.pid] = name
+        self.write_record()
 
     def stop(self, name: str, timeout: float = 10.0) -> None:
         service = self.services.pop(name, None)
         if service is not None:
-            service.stop(timeout)
-            self._write_record()
+            self.group.stop(service.popen, timeout)
+            self.write_record()
 
     def stop_all(self, timeout: float = 10.0) -> None:
-        for name in reversed(list(self.services)):
-            self.stop(name, timeout)
+        """Stop every child of the group, newest first (the reverse of the start order)."""
+        self.group.stop_all(timeout)
+        self.services.clear()
         with contextlib.suppress(FileNotFoundError):
             self.record.unlink()
 
-    def failed(self) -> Service | None:
+    def exited(self) -> Service | None:
         """The first service that has exited on its own, if any."""
         return next((s for s in self.services.values() if not s.running()), None)
 
-    def _write_record(self) -> None:
+    def write_record(self) -> None:
+        """Record every child of the group: the named services and the others (storage
+        nodes started by nativestack), so ``reap_record`` can find them all."""
+        names = {**self.labels, **{s.pid: name for name, s in self.services.items()}}
         data = {
-            name: {"pid": s.pid, "started": s.started, "argv": s.popen.args}
-            for name, s in self.services.items()
+            names.get(p.pid, f"child-{p.pid}"): {
+                "pid": p.pid,
+                "started": start_time(p.pid),
+                "argv": list(map(str, p.args)),
+            }
+            for p in self.group.processes
         }
         self.record.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.record.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str))
+        tmp = self.record.with_name(self.record.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
         tmp.replace(self.record)
 
 
@@ -162,19 +135,29 @@ def read_record(record: Path) -> dict[str, dict]:
         return {}
 
 
+def running_in_record(record: Path) -> list[str]:
+    return [
+        name
+        for name, entry in read_record(record).items()
+        if alive(int(entry["pid"]), entry.get("started"))
+    ]
+
+
 def reap_record(record: Path, timeout: float = 10.0) -> list[str]:
-    """Stop every still-running process group named in ``record``; the names stopped."""
-    entries = read_record(record)
+    """Stop every process group named in ``record`` that still runs; their names."""
     stopped = []
-    for name, entry in reversed(list(entries.items())):
+    for name, entry in reversed(list(read_record(record).items())):
         pid, started = int(entry["pid"]), entry.get("started")
         if not alive(pid, started):
             continue
-        kill_group(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while alive(pid, started) and time.monotonic() < deadline:
             time.sleep(0.1)
-        kill_group(pid, signal.SIGKILL)
+        if alive(pid, started):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
         stopped.append(name)
     with contextlib.suppress(FileNotFoundError):
         record.unlink()

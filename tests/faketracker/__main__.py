@@ -12,7 +12,8 @@ from .server import FakeTracker, TrackerConfig
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="faketracker", description=__doc__)
-    parser.add_argument("--listen", default="127.0.0.1:7001", help="host:port (default %(default)s)")
+    parser.add_argument("--listen", default="127.0.0.1:7001",
+                        help="host:port (default %(default)s)")
     parser.add_argument("--monitor-interval", type=float, default=TrackerConfig.monitor_interval)
     parser.add_argument("--admin-delay", type=float, default=TrackerConfig.admin_delay,
                         help="extra seconds every admin change takes (real: up to 2.5)")

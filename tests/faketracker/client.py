@@ -28,12 +28,16 @@ class TrackerClient:
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
-    def read_line(self) -> str:
-        """One line without its CRLF; ``ConnectionError`` at EOF."""
+    def read_raw_line(self) -> bytes:
+        """One line with its line end, exactly as received; ``ConnectionError`` at EOF."""
         raw = self._file.readline()
         if not raw.endswith(b"\n"):
             raise ConnectionError("tracker closed the connection")
-        return from_bytes(raw.rstrip(b"\r\n"))
+        return raw
+
+    def read_line(self) -> str:
+        """One line without its CRLF."""
+        return from_bytes(self.read_raw_line().rstrip(b"\r\n"))
 
     def request(self, line: str) -> str:
         """Send one raw request line and return the raw reply line."""

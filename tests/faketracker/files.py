@@ -97,7 +97,9 @@ class FileCommands(CommandBase):
             if not perl_true(args.get(name)):
                 raise CommandError(f"no_{name}")
         fid, devid, path = perl_int(args["fid"]), perl_int(args["devid"]), args["path"]
-        checksum = parse_checksum(fid, args["checksum"]) if perl_true(args.get("checksum")) else None
+        checksum = None
+        if perl_true(args.get("checksum")):
+            checksum = parse_checksum(fid, args["checksum"])
         with self.state.lock:
             if devid not in self.state.devices:
                 raise RuntimeError(f"no device {devid}")  # Perl dies building the URL

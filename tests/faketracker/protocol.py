@@ -219,6 +219,7 @@ def parse_reply(line: str) -> Reply:
         if len(fields) not in (3, 4):
             raise ValueError(f"malformed ERR line: {line!r}")
         message = unquote_plus(fields[2], encoding=ENCODING, errors=ERRORS)
-        callid = unquote_plus(fields[3], encoding=ENCODING, errors=ERRORS) if len(fields) == 4 else None
+        callid = (unquote_plus(fields[3], encoding=ENCODING, errors=ERRORS)
+                  if len(fields) == 4 else None)
         return Reply(False, code=fields[1], message=message, callid=callid, raw=line)
     raise ValueError(f"not a tracker response: {line!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import queue
@@ -11,7 +12,7 @@ import socket
 import socketserver
 import threading
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .commands import Commands
@@ -111,6 +112,10 @@ class FakeTracker:
         return str(host), int(port)
 
     @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    @property
     def hostport(self) -> str:
         return "{}:{}".format(*self.address)
 
@@ -152,10 +157,8 @@ class FakeTracker:
         with self._guard:
             conns = list(self._conns)
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for thread in self._threads:
             if isinstance(thread, Worker):
                 thread.stop()
@@ -234,11 +237,8 @@ class FakeTracker:
             lock = self._conns.get(conn)
         if lock is None:
             return
-        with lock:
-            try:
-                conn.sendall(data)
-            except OSError:
-                pass
+        with lock, contextlib.suppress(OSError):
+            conn.sendall(data)
 
     def _answer(self, conn: socket.socket, line: str) -> str:
         admin = _ADMIN.fullmatch(line)
@@ -339,7 +339,3 @@ class FakeTracker:
             out += [f"{job} count {len(threads)}", f"{job} desired {len(self._jobs[job])}",
                     f"{job} pids {pids}"]
         return out
-
-
-def config_fields() -> list[str]:
-    return [f.name for f in fields(TrackerConfig)]

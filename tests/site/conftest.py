@@ -20,7 +20,6 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.files.storage import InMemoryStorage, Storage, storages
-from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 MEMORY = "django.core.files.storage.InMemoryStorage"
@@ -98,10 +97,6 @@ def png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def upload(data: bytes, name: str = "me.jpg", content_type: str = "image/jpeg"):
-    return SimpleUploadedFile(name, data, content_type=content_type)
-
-
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user("alice", password="correct horse battery")
@@ -117,6 +112,4 @@ def alice(client, user):
 @pytest.fixture
 def img() -> SimpleNamespace:
     """The image helpers above (test modules cannot import this conftest by name)."""
-    return SimpleNamespace(
-        bytes=image_bytes, noisy_jpeg=noisy_jpeg, bomb=png_header_only, upload=upload
-    )
+    return SimpleNamespace(bytes=image_bytes, noisy_jpeg=noisy_jpeg, bomb=png_header_only)

@@ -155,7 +155,13 @@ def test_settings_from_environment():
     s = json.loads(result.stdout)
     assert s["ALLOWED_HOSTS"] == ["site.example", "perlbal"]
     db = s["DATABASES"]["default"]
-    assert (db["ENGINE"], db["HOST"], db["NAME"]) == ("django.db.backends.mysql", "mysql", "avatars")
+    assert db["ENGINE"] == "django.db.backends.mysql"
+    assert (db["HOST"], db["NAME"], db["USER"], db["PASSWORD"]) == (
+        "mysql",
+        "avatars",
+        "mogile",
+        "secret",
+    )
     assert s["CACHES"]["default"]["BACKEND"].endswith("PyMemcacheCache")
     assert s["MOGILEFS_TRACKERS"] == ["tracker1:7001", "tracker2:7001"]
     assert s["MOGILEFS_MEDIA_URL"] == "/files/"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import pytest
 from avatars.models import Avatar
@@ -69,6 +70,17 @@ def test_corrupt_png_checksum(alice, img, memory_storages):
     assert_refused(post(alice, bytes(data), "a.png"), "damaged or truncated", memory_storages)
 
 
+def test_png_with_a_broken_chunk_after_the_pixels(alice, img, memory_storages):
+    # Decoding stops at the pixel data and would accept this; verify() reads every
+    # chunk's checksum up to IEND and refuses it.
+    data = img.bytes("PNG", (40, 40))
+    end = data.index(b"IEND") - 4
+    text = b"Comment\0hello"
+    chunk = struct.pack(">I", len(text)) + b"tEXt" + text + b"\0\0\0\0"  # wrong CRC
+    broken = data[:end] + chunk + data[end:]
+    assert_refused(post(alice, broken, "a.png"), "damaged or truncated", memory_storages)
+
+
 def test_too_many_bytes(alice, img, memory_storages, settings):
     data = img.noisy_jpeg((64, 64))
     settings.AVATAR_MAX_BYTES = len(data) - 1
@@ -107,15 +119,19 @@ def test_decompression_bomb_header_is_never_decoded(alice, img, memory_storages,
     assert_refused(response, "The image is too big", memory_storages)
 
 
-def test_bomb_below_our_limit_is_still_caught_by_pillows_warning(
-    alice, img, memory_storages, settings
+def test_pillows_own_bomb_limit_applies_when_ours_is_higher(
+    alice, img, memory_storages, settings, monkeypatch
 ):
-    # Our limit is set absurdly high: Pillow's DecompressionBombWarning (above
-    # MAX_IMAGE_PIXELS, ~89 megapixels) must still refuse it, as an error.
+    # Our limit is set absurdly high. Between Image.MAX_IMAGE_PIXELS (~89 megapixels)
+    # and twice that, Pillow only warns (DecompressionBombWarning): that must still be
+    # a refusal, from the header, without decoding.
     settings.AVATAR_MAX_PIXELS = 10**12
     side = int((Image.MAX_IMAGE_PIXELS * 1.5) ** 0.5)
-    response = post(alice, img.bomb(side, side), "bomb.png")
-    assert_refused(response, "The image is too big", memory_storages)
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded a bomb"))
+    with pytest.warns(Image.DecompressionBombWarning):
+        response = post(alice, img.bomb(side, side), "bomb.png")
+    assert_refused(response, f"The image is too big ({side}x{side} pixels)", memory_storages)
+    assert "the limit is 89.5 megapixels" in response.content.decode()
 
 
 def test_each_accepted_format(alice, img, memory_storages, django_capture_on_commit_callbacks):

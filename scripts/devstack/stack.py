@@ -1,0 +1,415 @@
+"""The native stack: the compose topology as local processes, started and stopped as one.
+
+    from devstack import DevStack, StackConfig
+
+    with DevStack(StackConfig.isolated(tmp_path)) as stack:   # free ports, own addresses
+        requests.get(stack.site_url + "/healthz")
+        stack.stop_storage_node("mogstored2")
+
+Order: fake tracker, storage nodes (one real Perlbal per host of the cluster
+description), memcached, then the bootstrap (the compose one: same script, same
+description) alongside the database migrations, then gunicorn and the front Perlbal.
+Every wait is bounded; any failure stops what was started and raises
+:class:`StackError` with the failing service's log. With ``config.trackers`` set the
+tracker and storage nodes are somebody else's: only the domain and classes are ensured.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import TextIO
+
+from . import deps, namespace
+from .config import LOOPBACK, ROOT, StackConfig
+from .net import NotReady, http_status, tcp_open, wait_for
+from .procs import Supervisor, running_in_record
+
+CLUSTER_FILE = ROOT / "mogile" / "cluster.toml"
+BOOTSTRAP = ROOT / "scripts" / "bootstrap.py"
+PERLBAL_START = ROOT / "perlbal" / "start"
+STEP_TIMEOUT = 60.0  # every wait and one-shot command is bounded by this
+
+
+class StackError(RuntimeError):
+    """The stack could not start (the message says which part and shows its log)."""
+
+
+class DevStack:
+    """Start (``start()`` or ``with``) and stop the native stack described by ``config``."""
+
+    def __init__(self, config: StackConfig, *, out: TextIO | None = None) -> None:
+        self.config = config
+        self.out = out or sys.stderr
+        self.var = config.var_dir.resolve()
+        self.record = self.var / "processes.json"
+        self.supervisor = Supervisor(self.record, self.var / "logs")
+        self.nodes: list = []  # nativestack.StorageNode, started only for the fake cluster
+        self.staff_password: str | None = None
+
+    # -- addresses ------------------------------------------------------------------
+
+    @property
+    def site_url(self) -> str:
+        return self.config.site_url
+
+    @property
+    def app_url(self) -> str:
+        return self.config.app_url
+
+    @property
+    def trackers(self) -> list[str]:
+        return self.config.tracker_list
+
+    @property
+    def domain(self) -> str:
+        return self.config.domain
+
+    @property
+    def mgmt_address(self) -> tuple[str, int]:
+        """The front Perlbal's management console."""
+        return (LOOPBACK, self.config.mgmt_port)
+
+    def front_pid(self) -> int | None:
+        service = self.supervisor.services.get("perlbal")
+        return service.pid if service else None
+
+    # -- life cycle -------------------------------------------------------------------
+
+    def __enter__(self) -> DevStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> DevStack:
+        deps.check()
+        busy = running_in_record(self.record)
+        if busy:
+            raise StackError(
+                f"a stack already runs from {self.var} ({', '.join(busy)}); "
+                "stop it first (make dev-down)"
+            )
+        self._prepare_var()
+        try:
+            if not self.config.external:
+                self._start_tracker()
+                self._start_nodes()
+            self._start_memcached()
+            self._bootstrap_and_migrate()
+            self._start_site()
+            self._start_front()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop everything this object started (newest first). Safe to call twice."""
+        self.supervisor.stop_all()
+
+    def exited(self) -> str | None:
+        """A description of the first service that died on its own, if one did."""
+        service = self.supervisor.exited()
+        if service is not None:
+            return f"{service.name} exited ({service.popen.returncode}):\n{service.tail()}"
+        return None
+
+    # -- controls for the tests ---------------------------------------------------------
+
+    def node(self, name: str):
+        try:
+            return next(n for n in self.nodes if n.name == name)
+        except StopIteration:
+            raise KeyError(f"no storage node {name!r} in this stack") from None
+
+    def stop_storage_node(self, name: str) -> None:
+        self.node(name).stop()
+        self.supervisor.write_record()
+
+    def start_storage_node(self, name: str) -> None:
+        node = self.node(name)
+        node.start(timeout=STEP_TIMEOUT)
+        self._label_node(node)
+
+    def _label_node(self, node) -> None:
+        # StorageNode.start spawns Perlbal, then the usage writer, through our group.
+        perlbal, usage = self.supervisor.group.processes[-2:]
+        self.supervisor.label(perlbal, node.name)
+        self.supervisor.label(usage, f"{node.name}-usage")
+
+    def manage(self, *args: str, env: Mapping[str, str] | None = None) -> str:
+        """Run ``manage.py`` with the site's settings; its output, or StackError."""
+        return self._run(
+            "manage", [sys.executable, "app/manage.py", *args], {**self.site_env(), **(env or {})}
+        )
+
+    def create_staff(self, username: str, password: str) -> None:
+        self.manage(
+            "createstaff",
+            username,
+            "--skip-validation",
+            env={"DJANGO_STAFF_PASSWORD": password},
+        )
+
+    # -- environment ----------------------------------------------------------------------
+
+    def site_env(self) -> dict[str, str]:
+        """The site's settings, the same variables compose passes to the app container."""
+        c = self.config
+        env = _base_env()
+        env.update(
+            {
+                "PYTHONPATH": str(ROOT / "app"),
+                "DJANGO_SETTINGS_MODULE": "avatar_site.settings",
+                "DATABASE_URL": f"sqlite:///{self.var / 'db.sqlite3'}",
+                "MOGILEFS_TRACKERS": ",".join(self.trackers),
+                "MOGILEFS_DOMAIN": c.domain,
+                "MEMCACHED_LOCATION": f"{LOOPBACK}:{c.memcached_port}",
+                "DJANGO_SECRET_KEY": self._secret_key(),
+                "DJANGO_DEBUG": "true" if c.debug else "false",
+                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+                "DJANGO_STATIC_ROOT": str(self.var / "static"),
+            }
+        )
+        env.update(c.extra_env)
+        return env
+
+    def cluster_env(self) -> dict[str, str]:
+        """What the cluster description needs: the domain and the storage node addresses."""
+        env = _base_env()
+        env["PYTHONPATH"] = f"{ROOT / 'app'}{os.pathsep}{ROOT / 'scripts'}"
+        env["MOGILEFS_DOMAIN"] = self.config.domain
+        for i, address in enumerate(self.config.node_addresses, start=1):
+            env[f"MOGSTORED{i}_ADDRESS"] = address
+        return env
+
+    def _secret_key(self) -> str:
+        path = self.var / "secret-key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(50))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def _prepare_var(self) -> None:
+        self.var.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.var / "logs", ignore_errors=True)
+        if not self.config.external:
+            # The fake tracker keeps its state in memory: start every part empty with it,
+            # or the database would point at keys no tracker knows.
+            shutil.rmtree(self.var / "storage", ignore_errors=True)
+            (self.var / "db.sqlite3").unlink(missing_ok=True)
+
+    # -- the services -----------------------------------------------------------------------
+
+    def _say(self, message: str) -> None:
+        print(f"devstack: {message}", file=self.out, flush=True)
+
+    def _start_tracker(self) -> None:
+        port = self.config.tracker_port
+        self._say(f"fake tracker on {LOOPBACK}:{port}")
+        env = _base_env()
+        env["PYTHONPATH"] = str(ROOT / "tests")
+        argv = [
+            sys.executable,
+            "-m",
+            "faketracker",
+            "--listen",
+            f"{LOOPBACK}:{port}",
+            *self.config.tracker_args,
+        ]
+        self.supervisor.start("tracker", argv, cwd=ROOT, env=env)
+        self._wait_service("tracker", lambda: tcp_open(LOOPBACK, port))
+
+    def _start_nodes(self) -> None:
+        from cluster_description import load
+        from nativestack import StorageNode
+
+        desc = load(CLUSTER_FILE, self.cluster_env())
+        for host in desc.hosts:
+            self._say(f"storage node {host.name} on {host.ip}:{host.port} (dev{host.devices})")
+            node = StorageNode(
+                host.name,
+                host.ip,
+                host.port,
+                host.devices,
+                self.var / "storage",
+                group=self.supervisor.group,
+            )
+            self.nodes.append(node)
+            try:
+                node.start(timeout=STEP_TIMEOUT)
+            except RuntimeError as exc:
+                raise StackError(f"storage node {host.name}: {exc}") from None
+            self._label_node(node)
+
+    def _start_memcached(self) -> None:
+        port = self.config.memcached_port
+        self._say(f"memcached on {LOOPBACK}:{port}")
+        argv = ["memcached", "-l", LOOPBACK, "-p", str(port), "-U", "0", "-m", "64"]
+        if os.geteuid() == 0:
+            argv += ["-u", "root"]  # memcached refuses to run as root without -u
+        self.supervisor.start("memcached", argv, cwd=self.var, env=_base_env())
+        self._wait_service("memcached", lambda: tcp_open(LOOPBACK, port))
+
+    def _bootstrap_and_migrate(self) -> None:
+        """Both one-shot steps at once: they touch different things and each takes seconds."""
+        self._say("bootstrap (mogile/cluster.toml) and database migrations")
+        migrate = self._spawn_oneshot(
+            "migrate", [sys.executable, "app/manage.py", "migrate", "--noinput"], self.site_env()
+        )
+        try:
+            if self.config.external:
+                namespace.ensure(self.trackers, CLUSTER_FILE, self.cluster_env(), self.out)
+            else:
+                argv = [
+                    sys.executable,
+                    str(BOOTSTRAP),
+                    "--cluster",
+                    str(CLUSTER_FILE),
+                    "--trackers",
+                    ",".join(self.trackers),
+                    "--wait",
+                    str(int(STEP_TIMEOUT)),
+                ]
+                self._run("bootstrap", argv, self.cluster_env())
+        except namespace.NamespaceError as exc:
+            raise StackError(str(exc)) from None
+        finally:
+            self._finish_oneshot("migrate", migrate)
+
+    def _start_site(self) -> None:
+        port = self.config.site_port
+        self._say(f"gunicorn on {LOOPBACK}:{port}")
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "avatar_site.wsgi:application",
+            "--bind",
+            f"{LOOPBACK}:{port}",
+            # Threads: a request waiting on the tracker or a slow client does not hold a
+            # whole process, and an idle kept-alive connection never gets a worker killed
+            # (a sync worker blocks on it until WORKER TIMEOUT).
+            "--worker-class",
+            "gthread",
+            "--workers",
+            str(self.config.site_workers),
+            "--threads",
+            "8",
+            "--graceful-timeout",
+            "5",
+            "--no-control-socket",
+            "--access-logfile",
+            "-",
+        ]
+        self.supervisor.start("gunicorn", argv, cwd=ROOT, env=self.site_env())
+        self._wait_service("gunicorn", lambda: http_status(LOOPBACK, port, "/healthz") == 200)
+
+    def _start_front(self) -> None:
+        c = self.config
+        self._say(f"Perlbal (reproxy) on {LOOPBACK}:{c.front_port}")
+        env = _base_env()
+        env.update(
+            {
+                "PERLBAL_BACKENDS": f"{LOOPBACK}:{c.site_port}",
+                "PERLBAL_LISTEN": f"{LOOPBACK}:{c.front_port}",
+                "PERLBAL_MGMT_LISTEN": f"{LOOPBACK}:{c.mgmt_port}",
+                "PERLBAL_NODEFILE": str(self.var / "perlbal-app-servers"),
+            }
+        )
+        if c.reproxy_cache_maxsize is not None:
+            env["PERLBAL_REPROXY_CACHE_MAXSIZE"] = str(c.reproxy_cache_maxsize)
+        self.supervisor.start("perlbal", [str(PERLBAL_START)], cwd=self.var, env=env)
+        self._wait_service(
+            "perlbal", lambda: http_status(LOOPBACK, c.front_port, "/healthz") == 200
+        )
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _wait_service(self, name: str, check) -> None:
+        service = self.supervisor.services[name]
+
+        def died() -> str | None:
+            if service.running():
+                return None
+            return f"exited with status {service.popen.returncode}"
+
+        try:
+            wait_for(name, check, STEP_TIMEOUT, abort=died)
+        except NotReady as exc:
+            raise StackError(f"{exc}\n--- {service.log} ---\n{service.tail()}") from None
+
+    def _spawn_oneshot(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str]
+    ) -> subprocess.Popen[bytes]:
+        log = self.var / "logs" / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            return subprocess.Popen(
+                list(argv),
+                cwd=ROOT,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def _finish_oneshot(self, name: str, proc: subprocess.Popen[bytes]) -> str:
+        log = self.var / "logs" / f"{name}.log"
+        try:
+            proc.wait(STEP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise StackError(f"{name} did not finish within {STEP_TIMEOUT:g}s") from None
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        text = log.read_text(errors="replace")
+        if proc.returncode != 0:
+            tail = "\n".join(text.splitlines()[-25:])
+            raise StackError(f"{name} failed (exit {proc.returncode}):\n{tail}")
+        return text
+
+    def _run(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> str:
+        return self._finish_oneshot(name, self._spawn_oneshot(name, argv, env))
+
+
+def _base_env() -> dict[str, str]:
+    """The caller's environment without the settings this stack sets itself.
+
+    A test run exports DJANGO_SETTINGS_MODULE=testsettings and maybe MOGILEFS_*; none
+    of that may leak into the stack's processes.
+    """
+    drop = (
+        "DJANGO_",
+        "MOGILEFS_",
+        "MOGSTORED",
+        "PERLBAL_",
+        "DATABASE_URL",
+        "CACHE_URL",
+        "MEMCACHED_LOCATION",
+        "AVATAR_",
+        "PYTHONPATH",
+    )
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+
+
+def wait_forever(stack: DevStack, poll: float = 1.0) -> str:
+    """Block until a service dies; the reason. Ctrl-C and SIGTERM raise out of here."""
+    while True:
+        reason = stack.exited()
+        if reason:
+            return reason
+        for node in stack.nodes:
+            if not node.running:
+                return f"storage node {node.name} stopped; see {node.log_path}"
+        time.sleep(poll)

@@ -1,0 +1,55 @@
+"""Shared fixtures: a MogileFS cluster for the integration tests.
+
+``mogile_cluster`` uses the real cluster named by ``MOGILEFS_TRACKERS`` (comma-separated
+``host:port``; ``MOGILEFS_DOMAIN`` names a domain that already has the classes ``avatar``
+and ``thumb``) and starts nothing. Otherwise it starts three real Perlbal storage nodes on
+127.0.0.1..3 (on a free port, so a dev stack on 7500 does not matter) and the fake tracker
+(``tests/faketracker``), bootstraps domain ``testdom``, and stops it all at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from faketracker.client import TrackerClient
+from faketracker.cluster import (
+    ClusterError,
+    MogileCluster,
+    check_real_cluster,
+    start_fake_cluster,
+)
+
+FAKE_DOMAIN = "testdom"
+
+
+@pytest.fixture(scope="session")
+def mogile_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MogileCluster]:
+    trackers = os.environ.get("MOGILEFS_TRACKERS", "").strip()
+    if trackers:
+        domain = os.environ.get("MOGILEFS_DOMAIN", "").strip()
+        if not domain:
+            pytest.fail("MOGILEFS_TRACKERS is set, so MOGILEFS_DOMAIN is required", pytrace=False)
+        cluster = MogileCluster([t.strip() for t in trackers.split(",") if t.strip()], domain)
+        try:
+            check_real_cluster(cluster)
+        except (ClusterError, OSError) as exc:
+            pytest.fail(f"MOGILEFS_TRACKERS={trackers}: {exc}", pytrace=False)
+        yield cluster
+        return
+    cluster = start_fake_cluster(
+        tmp_path_factory.mktemp("mogile-cluster"), domain=FAKE_DOMAIN,
+        monitor_interval=0.5, test_write_interval=1.0,
+    )
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def tracker_client(mogile_cluster: MogileCluster) -> Iterator[TrackerClient]:
+    """A plain-socket connection to the cluster's first tracker."""
+    with mogile_cluster.client() as client:
+        yield client

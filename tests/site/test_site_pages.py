@@ -1,0 +1,263 @@
+"""The pages: home, gallery, profile, staff status; health check, static files, createstaff."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from avatars import status as status_module
+from avatars.models import Avatar
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django_mogilefs.client import FileInfo
+from django_mogilefs.cluster import ClassInfo, DeviceInfo, HostInfo
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def with_avatars(django_user_model, img, django_capture_on_commit_callbacks):
+    """Three users, two of them with an avatar (bob's the most recent)."""
+    client = Client()
+    users = {}
+    for name, has_avatar in (("alice", True), ("bob", True), ("carol", False)):
+        user = django_user_model.objects.create_user(name, password="correct horse battery")
+        users[name] = user
+        if has_avatar:
+            client.force_login(user)
+            with django_capture_on_commit_callbacks(execute=True):
+                response = client.post(
+                    "/avatar/", {"image": SimpleUploadedFile("a.png", img.bytes("PNG"))}
+                )
+            assert response.status_code == 302
+    return users
+
+
+# -- public pages --------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_home_shows_recent_thumbnails_newest_first(client, with_avatars):
+    page = client.get("/").content.decode()
+    thumbs = re.findall(r'src="/media/(thumbs/(\d+)/[^"]+)"', page)
+    owners = [int(user_id) for _, user_id in thumbs]
+    assert owners == [with_avatars["bob"].pk, with_avatars["alice"].pk]
+    assert 'href="/u/bob/"' in page
+    assert "Sign up" in page
+
+
+@pytest.mark.django_db
+def test_gallery_is_paginated(client, with_avatars, monkeypatch):
+    from avatars import views
+
+    monkeypatch.setattr(views, "GALLERY_PAGE_SIZE", 1)
+    first = client.get("/gallery/").content.decode()
+    assert "Page 1 of 2" in first
+    assert "/u/bob/" in first and "/u/alice/" not in first
+    second = client.get("/gallery/?page=2").content.decode()
+    assert "/u/alice/" in second and "/u/bob/" not in second
+
+
+@pytest.mark.django_db
+def test_gallery_and_home_when_empty(client):
+    assert "No avatars yet." in client.get("/gallery/").content.decode()
+    assert "No avatars yet." in client.get("/").content.decode()
+
+
+@pytest.mark.django_db
+def test_profile_with_and_without_avatar(client, with_avatars):
+    avatar = Avatar.objects.get(user=with_avatars["alice"])
+    page = client.get("/u/alice/").content.decode()
+    assert f'src="{avatar.thumbnail.url}"' in page
+    assert f'href="{avatar.image.url}"' in page
+    assert "64 \u00d7 48 pixels" in page  # a multiplication sign
+
+    page = client.get("/u/carol/").content.decode()
+    assert "No avatar yet." in page
+    assert "/media/" not in page
+    assert client.get("/u/nobody/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_healthz_touches_no_database(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.content == b"ok\n"
+    assert response["Content-Type"].startswith("text/plain")
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_healthz_without_database_access_allowed(client):
+    # No django_db mark: pytest-django makes any query here an error.
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.django_db
+def test_healthz_answers_any_host_header(client, settings):
+    settings.ALLOWED_HOSTS = ["site.example"]
+    assert client.get("/healthz", headers={"host": "localhost:8000"}).status_code == 200
+    assert client.get("/", headers={"host": "localhost:8000"}).status_code == 400
+    assert client.get("/", headers={"host": "site.example"}).status_code == 200
+
+
+def test_static_files_are_served_without_nginx(client):
+    response = client.get("/static/avatars/site.css")
+    assert response.status_code == 200
+    assert b".bar span" in b"".join(response.streaming_content)
+    assert response["Cache-Control"] == "public, max-age=3600"
+    assert client.get("/static/avatars/missing.css").status_code == 404
+    assert client.get("/static/../avatar_site/settings.py").status_code in (400, 404)
+
+
+# -- the staff status page -------------------------------------------------------------
+
+
+class FakeClusterAdmin:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def get_hosts(self):
+        return [
+            HostInfo(hostid=1, name="stor1", ip="10.0.0.1", http_port=7500, status="alive"),
+            HostInfo(hostid=2, name="stor2", ip="10.0.0.2", http_port=7500, status="down"),
+        ]
+
+    def get_devices(self):
+        return [
+            DeviceInfo(1, 1, "alive", "writeable", 100, 1000, 250, 750),
+            DeviceInfo(2, 2, "dead", "unreachable", 100, None, None, None),
+        ]
+
+    def get_domains(self):
+        return {
+            "avatars": {
+                "avatar": ClassInfo("avatar", 3, "MultipleHosts()", "NONE"),
+                "thumb": ClassInfo("thumb", 1, "", "NONE"),
+            },
+            "elsewhere": {"avatar": ClassInfo("avatar", 9, "", "NONE")},
+        }
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def staff_client(client, django_user_model, settings):
+    settings.MOGILEFS_DOMAIN = "avatars"
+    staff = django_user_model.objects.create_user("ops", password="x", is_staff=True)
+    client.force_login(staff)
+    return client
+
+
+@pytest.mark.django_db
+def test_status_is_for_staff_only(client, django_user_model):
+    response = client.get("/status/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/status/"
+    client.force_login(django_user_model.objects.create_user("eve", password="x"))
+    assert client.get("/status/").status_code == 403
+    assert "/status/" not in client.get("/").content.decode()  # no link for non-staff
+
+
+@pytest.mark.django_db
+def test_status_shows_hosts_devices_and_copies(
+    staff_client, with_avatars, memory_storages, monkeypatch
+):
+    admin = FakeClusterAdmin()
+    monkeypatch.setattr(status_module, "cluster_admin", lambda: admin)
+
+    def file_info(cls, devcount):
+        return lambda name: FileInfo(1, name, "avatars", cls, 10, devcount)
+
+    monkeypatch.setattr(memory_storages.avatars, "file_info", file_info("avatar", 2), False)
+    monkeypatch.setattr(memory_storages.thumbs, "file_info", file_info("thumb", 1), False)
+
+    response = staff_client.get("/status/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert admin.closed
+    assert "stor1" in page and "10.0.0.2:7500" in page
+    assert "unreachable" in page and "writeable" in page
+    assert 'style="width: 25.0%"' in page  # 250 of 1000 MB used
+    assert "750 MB free" in page
+    assert "not reported yet" in page  # the dead device has no sizes
+    assert "MultipleHosts()" in page
+    # Originals have 2 copies of the class's 3 (under-replicated), thumbnails 1 of 1.
+    assert page.count('<span class="state warn">2 / 3</span>') == 2
+    assert page.count('<span class="state ok">1 / 1</span>') == 2
+    avatar = Avatar.objects.get(user=with_avatars["bob"])
+    assert avatar.image.name in page
+
+
+@pytest.mark.django_db
+def test_status_reports_missing_files(staff_client, with_avatars, memory_storages, monkeypatch):
+    monkeypatch.setattr(status_module, "cluster_admin", FakeClusterAdmin)
+
+    def missing(name):
+        raise FileNotFoundError(name)
+
+    monkeypatch.setattr(memory_storages.avatars, "file_info", missing, False)
+    page = staff_client.get("/status/").content.decode()
+    assert page.count("missing from MogileFS") == 2
+    # The thumbs storage (plain InMemoryStorage) has no file_info: said so, no crash.
+    assert "the storage backend has no file_info" in page
+
+
+@pytest.mark.django_db
+def test_status_when_the_tracker_is_down(staff_client, monkeypatch):
+    def unreachable():
+        raise ConnectionRefusedError("tracker:7001 refused")
+
+    monkeypatch.setattr(status_module, "cluster_admin", unreachable)
+    response = staff_client.get("/status/")
+    assert response.status_code == 503
+    assert "The MogileFS tracker could not be reached" in response.content.decode()
+
+
+def test_cluster_admin_is_built_from_the_trackers_setting(settings):
+    settings.MOGILEFS_TRACKERS = ["127.0.0.1:7001", "127.0.0.2:7001"]
+    admin = status_module.cluster_admin()
+    try:
+        assert hasattr(admin, "get_devices")
+    finally:
+        admin.close()
+
+
+# -- createstaff --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_createstaff_creates_then_updates(monkeypatch):
+    monkeypatch.setenv("DJANGO_STAFF_PASSWORD", "a long staff password 42")
+    call_command("createstaff", "ops", "--email", "ops@example.org")
+    user = get_user_model().objects.get(username="ops")
+    assert user.is_staff and not user.is_superuser
+    assert user.check_password("a long staff password 42")
+    assert user.email == "ops@example.org"
+
+    monkeypatch.delenv("DJANGO_STAFF_PASSWORD")
+    call_command("createstaff", "ops", "--superuser")  # existing user: keeps its password
+    user.refresh_from_db()
+    assert user.is_superuser
+    assert user.check_password("a long staff password 42")
+
+
+@pytest.mark.django_db
+def test_createstaff_needs_a_password_for_a_new_user(monkeypatch):
+    monkeypatch.delenv("DJANGO_STAFF_PASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    with pytest.raises(CommandError, match="DJANGO_STAFF_PASSWORD"):
+        call_command("createstaff", "ops")
+    assert not get_user_model().objects.filter(username="ops").exists()
+
+
+@pytest.mark.django_db
+def test_createstaff_validates_the_password(monkeypatch):
+    monkeypatch.setenv("DJANGO_STAFF_PASSWORD", "123")
+    with pytest.raises(CommandError, match="too short"):
+        call_command("createstaff", "ops")
+    call_command("createstaff", "ops", "--skip-validation")
+    assert get_user_model().objects.get(username="ops").is_staff

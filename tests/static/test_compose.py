@@ -1,0 +1,198 @@
+"""compose.yaml: valid, and the topology the design asks for (no Docker engine needed)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from cluster_description import load as load_description
+
+from . import compose_file as cf
+
+pytestmark = pytest.mark.static
+
+STORAGE_NODES = ("mogstored1", "mogstored2", "mogstored3")
+INTERNAL_ONLY = ("mysql", "mogdbsetup", "mogilefsd", *STORAGE_NODES, "memcached", "app")
+
+
+def long_running() -> list[str]:
+    return [s for s in cf.services() if cf.in_default_profile(s) and not cf.is_one_shot(s)]
+
+
+def test_compose_file_validates_against_the_compose_spec() -> None:
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(cf.COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_only_perlbal_publishes_a_port_and_only_on_localhost_by_default() -> None:
+    published = {name: s["ports"] for name, s in cf.services().items() if s.get("ports")}
+    assert list(published) == ["perlbal"]
+    assert [cf.interpolate(str(p)) for p in published["perlbal"]] == ["127.0.0.1:8080:8080"]
+    assert not [name for name, s in cf.services().items() if s.get("network_mode") == "host"]
+
+
+def test_every_long_running_service_has_a_healthcheck() -> None:
+    assert len(long_running()) >= 8
+    for name in long_running():
+        check = cf.services()[name].get("healthcheck") or {}
+        assert check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
+        assert check["test"][0] in ("CMD", "CMD-SHELL"), name
+
+
+def test_every_dependency_waits_for_a_condition() -> None:
+    for name in cf.services():
+        for dep, config in cf.depends_on(name).items():
+            condition = config.get("condition")
+            assert condition in ("service_healthy", "service_completed_successfully"), (
+                f"{name} -> {dep}: {condition!r}"
+            )
+            if condition == "service_healthy":
+                assert cf.services()[dep].get("healthcheck"), f"{dep} has no healthcheck"
+            else:
+                assert cf.is_one_shot(dep), f"{dep} is not a one-shot service"
+
+
+def test_up_wait_returns_only_when_the_site_answers() -> None:
+    # `docker compose up --wait` fails on a one-shot container that exited unless a
+    # running service waits for it to complete; and the published proxy must come last.
+    waited_for = {
+        dep
+        for name in long_running()
+        for dep, config in cf.depends_on(name).items()
+        if config.get("condition") == "service_completed_successfully"
+    }
+    one_shots = {s for s in cf.services() if cf.in_default_profile(s) and cf.is_one_shot(s)}
+    assert one_shots == {"mogdbsetup", "bootstrap"}
+    assert one_shots <= waited_for
+
+    def upstream(name: str) -> set[str]:
+        deps = set(cf.depends_on(name))
+        return deps.union(*(upstream(d) for d in deps)) if deps else set()
+
+    assert upstream("perlbal") == {s for s in cf.services() if cf.in_default_profile(s)} - {
+        "perlbal"
+    }
+    assert cf.depends_on("app")["bootstrap"]["condition"] == "service_completed_successfully"
+    assert "/healthz" in " ".join(cf.services()["perlbal"]["healthcheck"]["test"])
+
+
+def test_database_tracker_and_storage_are_on_the_internal_network_only() -> None:
+    nets = cf.load()["networks"]
+    assert nets["backend"]["internal"] is True
+    assert not nets["frontend"].get("internal")
+    for name in INTERNAL_ONLY:
+        assert set(cf.networks(name)) == {"backend"}, name
+    assert set(cf.networks("perlbal")) == {"frontend", "backend"}
+
+
+def test_three_storage_nodes_each_with_its_own_device_volume_and_address() -> None:
+    nodes = [s for s, c in cf.services().items() if c.get("command") == "mogstored"]
+    assert sorted(nodes) == list(STORAGE_NODES)
+    subnet = ipaddress.ip_network(
+        cf.interpolate(cf.load()["networks"]["backend"]["ipam"]["config"][0]["subnet"])
+    )
+    dynamic = ipaddress.ip_network(
+        cf.interpolate(cf.load()["networks"]["backend"]["ipam"]["config"][0]["ip_range"])
+    )
+    devids, volumes, ips = set(), set(), set()
+    for name in nodes:
+        (devid,) = cf.environment(name)["MOGSTORED_DEVIDS"].split(",")
+        (volume,) = cf.services()[name]["volumes"]
+        source, target = volume.split(":")[:2]
+        assert target == f"/var/mogdata/dev{devid}", name
+        assert source in cf.load()["volumes"], f"{source} is not a named volume"
+        ip = ipaddress.ip_address(cf.static_ips()[name])
+        assert ip in subnet and ip not in dynamic, f"{name}: {ip}"
+        devids.add(devid)
+        volumes.add(source)
+        ips.add(ip)
+    assert len(devids) == len(volumes) == len(ips) == 3
+
+
+def test_cluster_description_matches_the_storage_nodes() -> None:
+    env = cf.environment("bootstrap")
+    desc = load_description(cf.ROOT / "mogile" / "cluster.toml", env, resolve=cf.compose_resolver)
+    nodes = {
+        cf.static_ips()[name]: cf.environment(name)["MOGSTORED_DEVIDS"] for name in STORAGE_NODES
+    }
+    assert {h.ip: ",".join(map(str, h.devices)) for h in desc.hosts} == nodes
+    assert {h.port for h in desc.hosts} == {7500}
+    assert desc.domain == cf.environment("app")["MOGILEFS_DOMAIN"]
+
+
+def test_the_native_defaults_of_the_description_are_the_loopback_layout() -> None:
+    desc = load_description(cf.ROOT / "mogile" / "cluster.toml", {})
+    assert [(h.ip, h.port) for h in desc.hosts] == [
+        ("127.0.0.1", 7500),
+        ("127.0.0.2", 7500),
+        ("127.0.0.3", 7500),
+    ]
+    assert {c.name: c.mindevcount for c in desc.classes} == {"avatar": 3, "thumb": 1}
+
+
+def test_site_bootstrap_and_tests_share_tracker_domain_and_database() -> None:
+    clients = [cf.environment(s) for s in ("app", "bootstrap", "e2e")]
+    assert len({(e["MOGILEFS_TRACKERS"], e["MOGILEFS_DOMAIN"]) for e in clients}) == 1
+    host, port = clients[0]["MOGILEFS_TRACKERS"].split(":")
+    assert host == "mogilefsd" and port in cf.environment("mogilefsd").get(
+        "MOGILEFSD_LISTEN", "0.0.0.0:7001"
+    )
+    url = urlsplit(cf.environment("app")["DATABASE_URL"])
+    mysql = cf.environment("mysql")
+    assert (url.hostname, url.username, url.path.lstrip("/")) == (
+        "mysql",
+        mysql["SITE_DB_USER"],
+        mysql["SITE_DB_NAME"],
+    )
+    assert url.password is None, "the password comes from a secret"
+    for service in ("mogdbsetup", "mogilefsd"):
+        env = cf.environment(service)
+        assert (env["MOGILEFS_DB_NAME"], env["MOGILEFS_DB_USER"]) == (
+            mysql["MOGILEFS_DB_NAME"],
+            mysql["MOGILEFS_DB_USER"],
+        )
+    assert cf.environment("e2e")["E2E_SITE_URL"] == "http://perlbal:8080"
+    assert cf.environment("perlbal")["PERLBAL_BACKENDS"] == "app:8000"
+
+
+def test_passwords_are_secrets_with_dev_defaults_that_exist() -> None:
+    for name, secret in cf.load()["secrets"].items():
+        path = cf.ROOT / cf.interpolate(secret["file"])
+        assert path.is_file() and path.read_text().strip(), f"{name}: {path}"
+        assert os.stat(path).st_mode & 0o044, f"{path} must be readable by the containers"
+    for name, service in cf.services().items():
+        for key, value in cf.environment(name).items():
+            assert "PASSWORD" not in key or key.endswith("_FILE"), f"{name}: {key}"
+            if key.endswith("_FILE"):
+                secret = Path(value).name
+                assert secret in service.get("secrets", []), f"{name} lacks secret {secret}"
+
+
+def test_data_lives_in_named_volumes() -> None:
+    declared = set(cf.load()["volumes"])
+    used = {
+        v.split(":")[0]
+        for s in cf.services().values()
+        for v in s.get("volumes", [])
+        if not v.startswith(".")
+    }
+    assert used == declared
+    assert {"mysql-data", "mogstored1-dev1", "mogstored2-dev2", "mogstored3-dev3"} == declared
+
+
+def test_e2e_runs_only_under_its_profile() -> None:
+    e2e = cf.services()["e2e"]
+    assert e2e["profiles"] == ["e2e"]
+    assert e2e["build"]["target"] == "e2e"
+    assert cf.depends_on("e2e")["perlbal"]["condition"] == "service_healthy"

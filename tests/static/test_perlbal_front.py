@@ -1,0 +1,231 @@
+"""perlbal/perlbal.conf, run by the real Perlbal through perlbal/start.
+
+A dummy app server answers like the site does (X-REPROXY-URL pointing at a storage
+node); a plain file server plays the storage node.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from . import compose_file as cf
+
+pytestmark = [
+    pytest.mark.static,
+    pytest.mark.skipif(not shutil.which("perlbal"), reason="needs Debian's perlbal package"),
+]
+
+START = cf.ROOT / "perlbal" / "start"
+BLOB = bytes(range(256)) * 1200  # 300 KB: bigger than one read buffer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class AppServer:
+    """Keep-alive HTTP/1.1 server that counts requests and open connections."""
+
+    storage_port: int
+    dead_port: int
+    requests: Counter[str] = field(default_factory=Counter)
+    capabilities: list[str] = field(default_factory=list)
+    opened: int = 0
+    open_now: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        app = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keeps connections open unless told otherwise
+
+            def setup(self) -> None:
+                super().setup()
+                with app.lock:
+                    app.opened += 1
+                    app.open_now += 1
+
+            def finish(self) -> None:
+                super().finish()
+                with app.lock:
+                    app.open_now -= 1
+
+            def do_GET(self) -> None:
+                app.requests[self.path] += 1
+                app.capabilities.append(self.headers.get("X-Proxy-Capabilities", ""))
+                storage = f"http://127.0.0.1:{app.storage_port}/dev1/blob.fid"
+                dead = f"http://127.0.0.1:{app.dead_port}/dev9/blob.fid"
+                headers = {"Content-Type": "text/plain"}
+                body = b"hello from the app"
+                if self.path == "/avatar":
+                    headers = {"Content-Type": "image/png", "X-REPROXY-URL": f"{dead} {storage}"}
+                    body = b""
+                elif self.path == "/cached":
+                    headers = {
+                        "Content-Type": "image/png",
+                        "X-REPROXY-URL": storage,
+                        "X-REPROXY-CACHE-FOR": "60; Content-Type",
+                    }
+                    body = b""
+                self.send_response(200)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+
+def serve(server: http.server.HTTPServer) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"perlbal exited early: {proc.communicate()[0]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"perlbal did not listen on {port} within {timeout}s")
+
+
+@dataclass
+class Front:
+    port: int
+    mgmt_port: int
+    app: AppServer
+    app_port: int
+
+    def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request("GET", path, headers={"Host": "localhost"})
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def manage(self, command: str) -> str:
+        with socket.create_connection(("127.0.0.1", self.mgmt_port), timeout=5) as sock:
+            sock.sendall(command.encode() + b"\r\n")
+            data = b""
+            while not data.endswith(b".\r\n") and not data.endswith(b".\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        return data.decode()
+
+
+@pytest.fixture(scope="module")
+def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    tmp = tmp_path_factory.mktemp("perlbal-front")
+    (tmp / "storage" / "dev1").mkdir(parents=True)
+    (tmp / "storage" / "dev1" / "blob.fid").write_bytes(BLOB)
+    storage = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0),
+        functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp / "storage")),
+    )
+    app = AppServer(storage_port=storage.server_address[1], dead_port=free_port())
+    app_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), app.handler())
+    serve(storage)
+    serve(app_server)
+    port, mgmt_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        # "localhost" checks that names are resolved into the pool's node file.
+        "PERLBAL_BACKENDS": f"localhost:{app_server.server_address[1]}",
+        "PERLBAL_LISTEN": f"127.0.0.1:{port}",
+        "PERLBAL_MGMT_LISTEN": f"127.0.0.1:{mgmt_port}",
+        "PERLBAL_NODEFILE": str(tmp / "nodes"),
+    }
+    proc = subprocess.Popen(
+        [str(START)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_for_port(port, proc)
+        yield Front(port, mgmt_port, app, app_server.server_address[1])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        app_server.shutdown()
+        storage.shutdown()
+
+
+def test_proxies_to_the_app_and_offers_reproxying(front: Front) -> None:
+    status, _, body = front.get("/")
+    assert (status, body) == (200, b"hello from the app")
+    assert "reproxy-file" in front.app.capabilities[-1]
+
+
+def test_reproxied_file_comes_from_the_storage_node(front: Front) -> None:
+    status, headers, body = front.get("/avatar")
+    assert status == 200
+    assert body == BLOB  # after skipping the dead first URL
+    assert headers["content-type"] == "image/png"
+    assert headers["content-length"] == str(len(BLOB))
+    assert "x-reproxy-url" not in headers
+
+
+def test_reproxy_cache_answers_without_asking_the_app(front: Front) -> None:
+    for _ in range(3):
+        status, headers, body = front.get("/cached")
+        assert (status, body, headers["content-type"]) == (200, BLOB, "image/png")
+    assert front.app.requests["/cached"] == 1
+
+
+def test_keeps_no_idle_connection_to_the_app(front: Front) -> None:
+    # gunicorn sync workers would be stuck on such a connection until WORKER TIMEOUT.
+    for _ in range(5):
+        assert front.get("/")[0] == 200
+    deadline = time.monotonic() + 5
+    while front.app.open_now and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert front.app.open_now == 0
+    assert front.app.opened == sum(front.app.requests.values())  # nothing opened ahead
+
+
+def test_management_console_shows_the_service(front: Front) -> None:
+    text = front.manage("show service site")
+    assert "role: reverse_proxy" in text
+    assert f"127.0.0.1:{front.app_port}" in text
+    assert "cache size: " in text and "/10000" in text
+
+
+def test_start_refuses_a_backend_it_cannot_resolve(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PERLBAL_BACKENDS": "no-such-host.invalid:8000",
+        "PERLBAL_NODEFILE": str(tmp_path / "nodes"),
+    }
+    result = subprocess.run([str(START)], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "cannot resolve 'no-such-host.invalid'" in result.stderr
