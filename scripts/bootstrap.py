@@ -404,8 +404,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO) -> No
         if args.dry_run:
             return
         for change in plan.changes:
-            outcome = apply_change(admin, change)
-            print(f"  {outcome}: {change.summary}", file=out, flush=True)
+            if apply_change(admin, change) != "done":
+                print(f"  (already there: {change.summary})", file=out, flush=True)
         if plan.changes:
             print(f"Applied {len(plan.changes)} change(s).", file=out)
         if args.wait > 0:

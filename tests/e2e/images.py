@@ -58,3 +58,39 @@ def png_claiming(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
     idat = zlib.compress(b"\0" * 64)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def portrait(size: int = 480, seed: int = 0) -> bytes:
+    """A friendly cartoon face on a gradient, as a PNG: the avatar in the screenshots."""
+    rng = random.Random(seed)
+    top = (rng.randrange(60, 140), rng.randrange(110, 190), rng.randrange(180, 255))
+    bottom = (rng.randrange(180, 255), rng.randrange(120, 200), rng.randrange(60, 140))
+    im = Image.new("RGB", (size, size))
+    draw = ImageDraw.Draw(im)
+    for y in range(size):
+        t = y / (size - 1)
+        draw.line(
+            [(0, y), (size, y)],
+            fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)),
+        )
+    c, r = size / 2, size * 0.3
+    skin = (rng.randrange(200, 250), rng.randrange(160, 210), rng.randrange(120, 170))
+    draw.ellipse(
+        [c - r, c - r * 0.9, c + r, c + r * 1.1], fill=skin, outline=(60, 40, 30), width=size // 80
+    )
+    hair = (rng.randrange(20, 90), rng.randrange(10, 60), rng.randrange(0, 40))
+    draw.chord([c - r, c - r * 0.95, c + r, c + r * 0.6], 180, 360, fill=hair)
+    eye = r * 0.12
+    for dx in (-0.38, 0.38):
+        ex, ey = c + dx * r, c + 0.05 * r
+        draw.ellipse([ex - eye, ey - eye, ex + eye, ey + eye], fill=(40, 40, 60))
+    draw.arc(
+        [c - r * 0.45, c + r * 0.1, c + r * 0.45, c + r * 0.65],
+        20,
+        160,
+        fill=(120, 40, 40),
+        width=size // 60,
+    )
+    out = io.BytesIO()
+    im.save(out, "PNG", optimize=True)
+    return out.getvalue()

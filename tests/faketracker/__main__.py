@@ -11,7 +11,8 @@ from .server import FakeTracker, TrackerConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="faketracker", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="faketracker", description="A fake MogileFS 2.73 tracker (in memory) for tests.")
     parser.add_argument("--listen", default="127.0.0.1:7001",
                         help="host:port (default %(default)s)")
     parser.add_argument("--monitor-interval", type=float, default=TrackerConfig.monitor_interval)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable
 
 from . import httpio
@@ -120,16 +121,16 @@ class FileCommands(CommandBase):
                 "invalid_destdev",
                 f"File uploaded to invalid dest {devid}. Valid devices were: {trow.devids}",
             )
-        if not valid_key(key):
+        if key is None or not valid_key(key):
             failed()
             return None
         size = self._verify_upload(args, path, checksum, failed)
         with self.state.lock:
-            old = self.state.file_by_key(dom.dmid, key or "")
+            old = self.state.file_by_key(dom.dmid, key)
             if old is not None:
                 self.state.delete_file(old.fid)
-            self.state.files[fid] = FileRow(fid, dom.dmid, key or "", size, trow.classid, [devid])
-            self.state.keys[(dom.dmid, key or "")] = fid
+            self.state.files[fid] = FileRow(fid, dom.dmid, key, size, trow.classid, [devid])
+            self.state.keys[(dom.dmid, key)] = fid
             cls = dom.class_by_id(trow.classid)
             if checksum and cls is not None and cls.hashtype == checksum.hashtype:
                 self.state.checksums[fid] = checksum
@@ -258,11 +259,16 @@ class FileCommands(CommandBase):
                           ("fid_class", cls.name if cls else None)]
             temp = self.state.tempfiles.get(fid)
             if temp is not None:
-                pairs += [(f"tempfile_{k}", v) for k, v in vars(temp).items()]
+                pairs += [("tempfile_fid", fid), ("tempfile_dmid", temp.dmid),
+                          ("tempfile_dkey", temp.key), ("tempfile_classid", temp.classid),
+                          ("tempfile_devids", temp.devids),
+                          ("tempfile_createtime", temp.createtime)]
             for name, queue in (("replqueue", self.state.replicate_queue),
                                 ("delqueue", self.state.delete_queue)):
                 if fid in queue:
-                    pairs += [(f"{name}_fid", fid), (f"{name}_failcount", queue[fid].failcount)]
+                    nexttry = int(time.time() + queue[fid].nexttry - time.monotonic())
+                    pairs += [(f"{name}_fid", fid), (f"{name}_nexttry", nexttry),
+                              (f"{name}_failcount", queue[fid].failcount)]
             devids = list(row.devids) if row is not None else []
             for devid in devids:
                 if devid in self.state.devices:

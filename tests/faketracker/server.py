@@ -47,7 +47,7 @@ class TrackerConfig:
     test_write_interval: float = 15.0  # Monitor.pm UPDATE_DB_EVERY
     admin_delay: float = 0.0  # extra sleep in every admin change (the real ones took ≤2.5 s)
     replicate_poll: float = 1.0  # job_master queue poll
-    replicate_min_delay: float = 0.2  # a new file is not replicated sooner than this
+    replicate_min_delay: float = 0.3  # no replica sooner (real: fastest seen 0.31 s)
     query_workers: int = 4
     replicate_workers: int = 2
     http_timeout: float = 2.0  # conn_timeout

@@ -44,8 +44,8 @@ def store(client: TrackerClient, domain: str, key: str, body: bytes, cls: str) -
     return opened.args["path"]
 
 
-def test_cluster_has_the_domain_classes_and_writeable_devices(mogile_cluster: MogileCluster,
-                                                              tracker_client: TrackerClient) -> None:
+def test_cluster_has_the_domain_classes_and_writeable_devices(
+        mogile_cluster: MogileCluster, tracker_client: TrackerClient) -> None:
     args = tracker_client.call("get_domains").args
     dom = next(n for n in range(1, int(args["domains"]) + 1)
                if args[f"domain{n}"] == mogile_cluster.domain)

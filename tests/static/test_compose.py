@@ -24,10 +24,11 @@ def long_running() -> list[str]:
     return [s for s in cf.services() if cf.in_default_profile(s) and not cf.is_one_shot(s)]
 
 
-def test_compose_file_validates_against_the_compose_spec() -> None:
+@pytest.mark.parametrize("name", ["compose.yaml", "compose.prod.example.yaml"])
+def test_compose_files_validate_against_the_compose_spec(name: str) -> None:
     checker = Path(sys.executable).with_name("check-jsonschema")
     result = subprocess.run(
-        [str(checker), "--builtin-schema", "vendor.compose-spec", str(cf.COMPOSE_FILE)],
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(cf.ROOT / name)],
         capture_output=True,
         text=True,
         check=False,

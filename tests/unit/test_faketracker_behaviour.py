@@ -14,7 +14,7 @@ import pytest
 from faketracker import FakeTracker, TrackerClient
 from faketracker.protocol import Reply, parse_reply
 from faketracker.state import FileRow
-from faketracker.workers import replicate_to
+from faketracker.workers import Reaper, replicate_to
 
 pytestmark = pytest.mark.unit
 
@@ -269,3 +269,19 @@ def test_shutdown_closes_open_connections() -> None:
     with pytest.raises((ConnectionError, OSError)):
         client.request("noop")
     client.close()
+
+
+def test_file_debug_shows_tempfile_rows(fake: Fake) -> None:
+    args = fake.ok("file_debug fid=1")  # the MySQL store's start-up self-test row
+    assert (args["tempfile_dkey"], args["tempfile_dmid"], args["checksum"]) == (
+        "_server_startup_test", "99", "NONE")
+
+
+def test_reaper_forgets_copies_on_dead_devices(fake: Fake) -> None:
+    add_hosts(fake, {1: [1], 2: [2]})
+    add_file(fake, "k", 10)
+    fake.state.files[10].devids = [1, 2]
+    fake.ok("set_state host=h2&device=2&state=dead")
+    Reaper(fake.tracker).run_once()
+    assert fake.ok("file_info domain=d&key=k&devices=1")["devids"] == "1"
+    assert 10 in fake.state.replicate_queue

@@ -1,0 +1,171 @@
+"""scripts/bootstrap.py against an empty fake tracker and three real storage nodes."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import bootstrap
+import pytest
+from django_mogilefs.cluster import ClusterAdmin
+from faketracker.cluster import MogileCluster
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+DESCRIPTION = ROOT / "mogile" / "cluster.toml"
+
+
+def run(
+    cluster: MogileCluster, *args: str, description: Path = DESCRIPTION
+) -> tuple[int, str, str]:
+    """bootstrap.main with the project's description, pointed at the test cluster."""
+    out, err = io.StringIO(), io.StringIO()
+    environ = {"MOGSTORED_PORT": str(cluster.nodes[0].port)}
+    argv = ["--cluster", str(description), "--trackers", ",".join(cluster.trackers)]
+    code = bootstrap.main([*argv, "--poll", "0.1", *args], environ, out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def snapshot(admin: ClusterAdmin) -> tuple[object, ...]:
+    devices = [(d.devid, d.hostid, d.status) for d in admin.get_devices()]
+    return admin.get_domains(), admin.get_hosts(), devices
+
+
+def edited(tmp_path: Path, old: str, new: str) -> Path:
+    text = DESCRIPTION.read_text()
+    assert old in text
+    path = tmp_path / "cluster.toml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_first_run_builds_the_cluster_and_waits_until_it_is_ready(
+    empty_cluster: MogileCluster, admin: ClusterAdmin
+) -> None:
+    code, out, err = run(empty_cluster, "--wait", "20")
+    assert (code, err) == (0, "")
+    assert "+ create domain avatars" in out
+    assert "+ create device 3 on host mogstored3" in out
+    assert "Applied 9 change(s)." in out
+    assert "Ready after" in out
+
+    classes = admin.get_domains()["avatars"]
+    assert {n: (c.mindevcount, c.replpolicy) for n, c in classes.items() if n != "default"} == {
+        "avatar": (3, "MultipleHosts()"),
+        "thumb": (1, "MultipleHosts()"),
+    }
+    port = empty_cluster.nodes[0].port
+    assert [(h.name, h.ip, h.http_port, h.status) for h in admin.get_hosts()] == [
+        (f"mogstored{i}", f"127.0.0.{i}", port, "alive") for i in (1, 2, 3)
+    ]
+    assert [(d.devid, d.ready) for d in admin.get_devices()] == [(1, True), (2, True), (3, True)]
+
+
+def test_second_run_changes_nothing(empty_cluster: MogileCluster, admin: ClusterAdmin) -> None:
+    assert run(empty_cluster, "--wait", "20")[0] == 0
+    before = snapshot(admin)
+    code, out, err = run(empty_cluster, "--wait", "20")
+    assert (code, err) == (0, "")
+    assert "Plan: nothing to do" in out
+    assert "Applied" not in out
+    assert snapshot(admin) == before
+
+
+def test_a_changed_class_is_updated(
+    empty_cluster: MogileCluster, admin: ClusterAdmin, tmp_path: Path
+) -> None:
+    assert run(empty_cluster, "--wait", "0")[0] == 0
+    description = edited(tmp_path, "mindevcount = 1", "mindevcount = 2")
+    code, out, _ = run(empty_cluster, "--wait", "0", description=description)
+    assert code == 0
+    assert "+ update class avatars/thumb (mindevcount 1 -> 2)" in out
+    assert admin.get_domains()["avatars"]["thumb"].mindevcount == 2
+    assert admin.get_domains()["avatars"]["avatar"].mindevcount == 3
+
+
+def test_drift_is_reported_and_left_alone(
+    empty_cluster: MogileCluster, admin: ClusterAdmin
+) -> None:
+    assert run(empty_cluster, "--wait", "0")[0] == 0
+    admin.create_host("spare", "127.0.0.9", 7500, status="down")
+    admin.set_state("mogstored3", 3, "readonly")
+    admin.create_class("avatars", "legacy", 2)
+
+    code, out, _ = run(empty_cluster, "--wait", "0")
+    assert code == 0
+    assert "Plan: nothing to do" in out
+    assert "host spare (127.0.0.9:7500, down) is on the tracker but not in the description" in out
+    assert "device 3 on mogstored3 is 'readonly' on the tracker, not alive" in out
+    assert "class avatars/legacy is on the tracker but not in the description" in out
+    assert "spare" in [h.name for h in admin.get_hosts()]
+    assert {d.devid: d.status for d in admin.get_devices()}[3] == "readonly"
+
+
+def test_a_conflict_stops_before_any_change(
+    empty_cluster: MogileCluster, admin: ClusterAdmin
+) -> None:
+    admin.create_host("old-node", "127.0.0.2", 7500)
+    code, out, err = run(empty_cluster, "--wait", "0")
+    assert code == 1
+    assert "IP 127.0.0.2 already belongs to host old-node" in out
+    assert "bootstrap: error: 1 conflict(s) between tracker and description" in err
+    assert admin.get_domains() == {}
+    assert [h.name for h in admin.get_hosts()] == ["old-node"]
+
+
+def test_waiting_gives_up_and_says_which_device_is_not_ready(
+    empty_cluster: MogileCluster, tmp_path: Path
+) -> None:
+    # Device 9 has no directory on mogstored1, so the tracker never sees it writeable.
+    description = edited(tmp_path, "devices = [1]", "devices = [1, 9]")
+    code, _, err = run(empty_cluster, "--wait", "1.5", description=description)
+    assert code == 1
+    assert "bootstrap: error: not ready after 1.5s: device 9: alive," in err
+    assert "device 1" not in err
+
+
+def test_an_unreachable_tracker_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out, err = io.StringIO(), io.StringIO()
+    code = bootstrap.main(["--trackers", f"127.0.0.1:{port}"], {}, out, err)
+    assert code == 1
+    assert "bootstrap: error: tracker unreachable: No MogileFS tracker answered" in err.getvalue()
+    assert f"127.0.0.1:{port}" in err.getvalue()
+
+
+def test_a_bad_description_is_a_clear_error_naming_the_file(tmp_path: Path) -> None:
+    description = edited(tmp_path, "mindevcount = 3", "mindevcount = -3")
+    out, err = io.StringIO(), io.StringIO()
+    code = bootstrap.main(
+        ["--cluster", str(description), "--trackers", "127.0.0.1:1"], {}, out, err
+    )
+    assert code == 1
+    assert err.getvalue() == (
+        f"bootstrap: error: bad cluster description {description}: "
+        "classes[0].mindevcount must be at least 1\n"
+    )
+
+
+def test_the_script_runs_from_the_command_line(
+    empty_cluster: MogileCluster, admin: ClusterAdmin
+) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "app"),
+        "MOGILEFS_TRACKERS": empty_cluster.trackers[0],
+        "MOGSTORED_PORT": str(empty_cluster.nodes[0].port),
+    }
+    script = ROOT / "scripts" / "bootstrap.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--dry-run"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "+ create domain avatars" in result.stdout
+    assert admin.get_domains() == {}  # a dry run changes nothing

@@ -1,0 +1,186 @@
+"""The stack under test: a running one named by E2E_SITE_URL, or the native stack.
+
+Environment (all optional):
+
+* ``E2E_SITE_URL``: the site through Perlbal, e.g. ``http://perlbal:8080``. Then
+  ``MOGILEFS_TRACKERS`` and ``MOGILEFS_DOMAIN`` are required too (the tests ask the
+  tracker directly), and nothing is started. Unset: a session fixture starts the
+  native stack (``scripts/devstack``) on free ports and its own loopback addresses,
+  so it runs next to ``make dev``, and stops it at the end.
+* ``E2E_MEDIA_URL`` (``/media/``): the site's ``MOGILEFS_MEDIA_URL``.
+* ``E2E_AVATAR_MAX_BYTES`` (5 MiB): the site's ``AVATAR_MAX_BYTES``.
+* ``E2E_REPLICATION_DEADLINE`` (60 s): how long replication may take.
+* ``E2E_STAFF_USERNAME`` / ``E2E_STAFF_PASSWORD``: a staff account, for the status
+  page (made by the suite when it starts the stack itself).
+* ``E2E_STORAGE_NODE_STOP`` / ``E2E_STORAGE_NODE_START``: shell commands that stop
+  and start one storage node of a stack the suite did not start (for example
+  ``docker compose stop mogstored2``); without them that test is skipped there.
+* ``E2E_SCREENSHOT_DIR``: where the browser test also saves its screenshots
+  (``make screenshots`` uses docs/screenshots).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+from django_mogilefs.client import MogileFSClient
+from django_mogilefs.cluster import ClusterAdmin, DeviceInfo
+
+from e2e.siteclient import SiteClient, key_of
+
+PASSWORD = "e2e-" + secrets.token_urlsafe(12)
+REPLICATION_DEADLINE = float(os.environ.get("E2E_REPLICATION_DEADLINE", "60"))
+MONITOR_DEADLINE = 30.0  # the tracker's monitor notices a node going or coming back
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+@dataclass
+class Target:
+    """The stack the tests talk to, and what they may do to it."""
+
+    site_url: str
+    trackers: list[str]
+    domain: str
+    media_url: str = "/media/"
+    staff: tuple[str, str] | None = None
+    stack: object | None = None  # devstack.DevStack when the suite started the stack
+    node_hooks: tuple[str, str] | None = None
+    admin: ClusterAdmin = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admin = ClusterAdmin(self.trackers)
+
+    def client(self) -> SiteClient:
+        return SiteClient(self.site_url)
+
+    def key(self, url: str) -> str:
+        return key_of(url, self.media_url)
+
+    # -- a storage node going away ------------------------------------------------------
+
+    @property
+    def can_stop_a_node(self) -> bool:
+        return (self.stack is not None and bool(self.stack.nodes)) or self.node_hooks is not None
+
+    def stop_a_node(self) -> None:
+        if self.stack is not None:
+            self.stack.stop_storage_node(self.stack.nodes[1].name)
+        else:
+            subprocess.run(self.node_hooks[0], shell=True, check=True, timeout=120)
+
+    def start_the_node(self) -> None:
+        if self.stack is not None:
+            self.stack.start_storage_node(self.stack.nodes[1].name)
+        else:
+            subprocess.run(self.node_hooks[1], shell=True, check=True, timeout=120)
+
+    def devices(self) -> list[DeviceInfo]:
+        return [d for d in self.admin.get_devices() if d.status == "alive"]
+
+
+def wait_until(what: str, check: Callable[[], object], deadline: float, interval=0.25):
+    """Poll ``check`` until it returns something true (returned); fail after ``deadline``."""
+    end = time.monotonic() + deadline
+    last: object = None
+    while True:
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > end:
+            pytest.fail(f"{what}: still not the case after {deadline:g}s (last: {last!r})")
+        time.sleep(interval)
+
+
+def _external_target() -> Target:
+    site_url = _env("E2E_SITE_URL").rstrip("/")
+    trackers = [t.strip() for t in _env("MOGILEFS_TRACKERS").split(",") if t.strip()]
+    domain = _env("MOGILEFS_DOMAIN")
+    if not trackers or not domain:
+        pytest.fail(
+            "E2E_SITE_URL is set, so MOGILEFS_TRACKERS and MOGILEFS_DOMAIN are required",
+            pytrace=False,
+        )
+    try:
+        requests.get(f"{site_url}/healthz", timeout=10).raise_for_status()
+    except requests.RequestException as exc:
+        pytest.fail(f"E2E_SITE_URL={site_url}: /healthz failed: {exc}", pytrace=False)
+    staff = (_env("E2E_STAFF_USERNAME"), _env("E2E_STAFF_PASSWORD"))
+    hooks = (_env("E2E_STORAGE_NODE_STOP"), _env("E2E_STORAGE_NODE_START"))
+    return Target(
+        site_url,
+        trackers,
+        domain,
+        media_url=_env("E2E_MEDIA_URL", "/media/"),
+        staff=staff if all(staff) else None,
+        node_hooks=hooks if all(hooks) else None,
+    )
+
+
+@contextlib.contextmanager
+def _native_target(var_dir: Path) -> Iterator[Target]:
+    from devstack import DevStack, MissingPackages, StackConfig, StackError
+
+    trackers = tuple(t.strip() for t in _env("MOGILEFS_TRACKERS").split(",") if t.strip())
+    config = StackConfig.isolated(
+        var_dir,
+        trackers=trackers,
+        domain=_env("MOGILEFS_DOMAIN", "avatars") if trackers else "avatars",
+        site_workers=2,
+        # Notice a stopped or restarted storage node within a second or two.
+        tracker_args=("--monitor-interval", "0.5", "--test-write-interval", "1"),
+    )
+    stack = DevStack(config)
+    try:
+        stack.start()
+        staff = ("e2e-staff", PASSWORD)
+        stack.create_staff(*staff)
+    except (StackError, MissingPackages) as exc:
+        stack.stop()
+        pytest.fail(f"could not start the native stack in {var_dir}: {exc}", pytrace=False)
+    try:
+        yield Target(stack.site_url, stack.trackers, stack.domain, staff=staff, stack=stack)
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    if _env("E2E_SITE_URL"):
+        yield _external_target()
+        return
+    with _native_target(tmp_path_factory.mktemp("e2e-stack")) as t:
+        yield t
+
+
+@pytest.fixture(scope="session")
+def mogile(target: Target) -> Iterator[MogileFSClient]:
+    client = MogileFSClient(target.trackers, target.domain)
+    yield client
+    client.close()
+
+
+def new_username() -> str:
+    return f"e2e{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def user(target: Target) -> tuple[SiteClient, str]:
+    """A freshly signed-up user, logged in: (their client, their username)."""
+    client = target.client()
+    username = new_username()
+    response = client.sign_up(username, PASSWORD)
+    assert response.status_code == 302, response.text[:2000]
+    return client, username

@@ -1,0 +1,114 @@
+"""Sign up, upload, serve, replicate, replace and remove: all through Perlbal."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+from django_mogilefs.client import MogileFSClient
+from django_mogilefs.exceptions import UnknownKeyError
+
+from e2e import images
+from e2e.conftest import REPLICATION_DEADLINE, Target, wait_until
+from e2e.siteclient import AvatarLinks, SiteClient
+
+pytestmark = pytest.mark.e2e
+
+
+def upload(client: SiteClient, username: str, data: bytes, name: str, ctype: str) -> AvatarLinks:
+    response = client.upload(data, name, ctype)
+    assert response.status_code == 302, response.text[:2000]
+    assert response.headers["Location"] == f"/u/{username}/"
+    links = client.avatar_links(username)
+    assert links is not None, "the profile shows no avatar after the upload"
+    return links
+
+
+def served(client: SiteClient, url: str) -> requests.Response:
+    response = client.get(url)
+    assert response.status_code == 200, f"{url}: {response.status_code} {response.text[:300]}"
+    # Perlbal consumed the reproxy headers; storage URLs never reach the browser.
+    assert not {"x-reproxy-url", "x-reproxy-cache-for"} & {h.lower() for h in response.headers}
+    return response
+
+
+def tracker_bytes(mogile: MogileFSClient, key: str) -> list[bytes]:
+    """The content of every copy the tracker lists for ``key``, fetched from the nodes."""
+    paths = mogile.get_paths(key, pathcount=3)
+    assert paths, f"the tracker has no path for {key}"
+    return [requests.get(path, timeout=10).content for path in paths]
+
+
+def key_unknown(mogile: MogileFSClient, key: str) -> bool:
+    try:
+        mogile.file_info(key)
+    except UnknownKeyError:
+        return True
+    return False
+
+
+def test_upload_is_served_through_perlbal_with_the_stored_bytes(target: Target, mogile, user):
+    client, username = user
+    original = images.picture(400, 300, "PNG", seed=1)
+    links = upload(client, username, original, "me.png", "image/png")
+
+    image = served(client, links.image_url)
+    assert image.headers["Content-Type"] == "image/png"
+    assert image.content == original
+    assert set(tracker_bytes(mogile, target.key(links.image_url))) == {original}
+
+    thumb = served(client, links.thumb_url)
+    assert thumb.headers["Content-Type"] == "image/jpeg"
+    assert thumb.content[:3] == b"\xff\xd8\xff"
+    assert set(tracker_bytes(mogile, target.key(links.thumb_url))) == {thumb.content}
+
+
+def test_avatar_reaches_three_copies_and_thumbnail_stays_at_one(target: Target, mogile, user):
+    client, username = user
+    links = upload(client, username, images.picture(seed=2, fmt="JPEG"), "me.jpg", "image/jpeg")
+    image_key, thumb_key = target.key(links.image_url), target.key(links.thumb_url)
+
+    info = wait_until(
+        "the avatar has 3 copies",
+        lambda: (i := mogile.file_info(image_key, devices=True)).devcount >= 3 and i,
+        REPLICATION_DEADLINE,
+    )
+    assert info.cls == "avatar"
+    assert info.devcount == 3 and len(set(info.devids)) == 3
+
+    # The thumbnail was stored alongside; by now the replicator has seen it too.
+    for _ in range(4):
+        thumb = mogile.file_info(thumb_key, devices=True)
+        assert (thumb.cls, thumb.devcount) == ("thumb", 1)
+        time.sleep(0.5)
+    assert len(set(tracker_bytes(mogile, image_key))) == 1
+
+
+def test_replacing_deletes_the_old_files(target: Target, mogile, user):
+    client, username = user
+    first = upload(client, username, images.picture(seed=3), "one.png", "image/png")
+    second_bytes = images.picture(200, 200, "PNG", seed=4)
+    second = upload(client, username, second_bytes, "two.png", "image/png")
+    assert {second.image_url, second.thumb_url}.isdisjoint({first.image_url, first.thumb_url})
+
+    for url in (first.image_url, first.thumb_url):
+        wait_until(
+            f"{target.key(url)} is deleted", lambda u=url: key_unknown(mogile, target.key(u)), 10
+        )
+        assert client.get(url).status_code == 404
+    assert served(client, second.image_url).content == second_bytes
+
+
+def test_removing_deletes_the_files(target: Target, mogile, user):
+    client, username = user
+    links = upload(client, username, images.picture(seed=5), "me.png", "image/png")
+
+    response = client.remove_avatar()
+    assert response.status_code == 302
+    assert client.avatar_links(username) is None
+    for url in (links.image_url, links.thumb_url):
+        wait_until(
+            f"{target.key(url)} is deleted", lambda u=url: key_unknown(mogile, target.key(u)), 10
+        )
+        assert client.get(url).status_code == 404
