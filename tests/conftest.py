@@ -39,8 +39,10 @@ def mogile_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MogileC
         yield cluster
         return
     cluster = start_fake_cluster(
-        tmp_path_factory.mktemp("mogile-cluster"), domain=FAKE_DOMAIN,
-        monitor_interval=0.5, test_write_interval=1.0,
+        tmp_path_factory.mktemp("mogile-cluster"),
+        domain=FAKE_DOMAIN,
+        monitor_interval=0.5,
+        test_write_interval=1.0,
     )
     try:
         yield cluster

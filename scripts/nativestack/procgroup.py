@@ -30,9 +30,15 @@ class ProcessGroup:
         self._procs: list[subprocess.Popen[bytes]] = []
         _GROUPS.add(self)
 
-    def spawn(self, argv: Sequence[str], *, cwd: Path, log_path: Path,
-              env: dict[str, str] | None = None,
-              die_with_parent: bool = True) -> subprocess.Popen[bytes]:
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        die_with_parent: bool = True,
+    ) -> subprocess.Popen[bytes]:
         """Start ``argv`` in ``cwd`` with stdout and stderr appended to ``log_path``."""
         command = list(argv)
         setpriv = shutil.which("setpriv")
@@ -40,8 +46,13 @@ class ProcessGroup:
             command = [setpriv, "--pdeathsig", "SIGTERM", "--", *command]
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                command,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self._procs.append(proc)
         return proc

@@ -35,9 +35,19 @@ USAGE_SCRIPT = HERE / "usage.py"
 class StorageNode:
     """A Perlbal storage node serving the devices ``devids`` on ``ip:port``."""
 
-    def __init__(self, name: str, ip: str, port: int, devids: Sequence[int], root: Path, *,
-                 group: ProcessGroup | None = None, usage_interval: float = 5.0,
-                 perlbal: str = "perlbal", die_with_parent: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        ip: str,
+        port: int,
+        devids: Sequence[int],
+        root: Path,
+        *,
+        group: ProcessGroup | None = None,
+        usage_interval: float = 5.0,
+        perlbal: str = "perlbal",
+        die_with_parent: bool = True,
+    ) -> None:
         self.name, self.ip, self.port = name, ip, port
         self.devids = list(devids)
         self.workdir = Path(root).resolve() / name
@@ -77,16 +87,28 @@ class StorageNode:
             self.device_dir(devid).mkdir(parents=True, exist_ok=True)
             write_usage(self.docroot, devid)
         conf = self.workdir / "perlbal.conf"
-        conf.write_text(Template(CONF_TEMPLATE.read_text()).substitute(
-            listen=f"{self.ip}:{self.port}", docroot=self.docroot))
+        conf.write_text(
+            Template(CONF_TEMPLATE.read_text()).substitute(
+                listen=f"{self.ip}:{self.port}", docroot=self.docroot
+            )
+        )
         spawn = dict(cwd=self.workdir, die_with_parent=self.die_with_parent)
         self._procs = [
-            self.group.spawn([self.perlbal, f"--config={conf}"], log_path=self.log_path,
-                             **spawn),
-            self.group.spawn([sys.executable, str(USAGE_SCRIPT), "--docroot", str(self.docroot),
-                              "--devids", ",".join(map(str, self.devids)),
-                              "--interval", str(self.usage_interval)],
-                             log_path=self.workdir / "usage.log", **spawn),
+            self.group.spawn([self.perlbal, f"--config={conf}"], log_path=self.log_path, **spawn),
+            self.group.spawn(
+                [
+                    sys.executable,
+                    str(USAGE_SCRIPT),
+                    "--docroot",
+                    str(self.docroot),
+                    "--devids",
+                    ",".join(map(str, self.devids)),
+                    "--interval",
+                    str(self.usage_interval),
+                ],
+                log_path=self.workdir / "usage.log",
+                **spawn,
+            ),
         ]
         try:
             self._wait_ready(timeout)
@@ -101,8 +123,10 @@ class StorageNode:
         while True:
             dead = [p for p in self._procs if p.poll() is not None]
             if dead:
-                raise RuntimeError(f"{self.name}: {dead[0].args} exited with "
-                                   f"{dead[0].returncode}\n{self._log_tail()}")
+                raise RuntimeError(
+                    f"{self.name}: {dead[0].args} exited with "
+                    f"{dead[0].returncode}\n{self._log_tail()}"
+                )
             try:
                 with urllib.request.urlopen(url, timeout=1.0) as resp:
                     if resp.status == 200:
@@ -110,8 +134,9 @@ class StorageNode:
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name}: no answer on {url} after {timeout} s\n"
-                                   f"{self._log_tail()}")
+                raise RuntimeError(
+                    f"{self.name}: no answer on {url} after {timeout} s\n{self._log_tail()}"
+                )
             time.sleep(0.05)
 
     def _log_tail(self, lines: int = 20) -> str:
@@ -147,12 +172,14 @@ def free_port(ips: Sequence[str] = ("127.0.0.1", "127.0.0.2", "127.0.0.3")) -> i
     raise RuntimeError(f"no common free port on {', '.join(ips)}")
 
 
-def start_nodes(root: Path, port: int, count: int = 3, *, group: ProcessGroup,
-                **kwargs: object) -> list[StorageNode]:
+def start_nodes(
+    root: Path, port: int, count: int = 3, *, group: ProcessGroup, **kwargs: object
+) -> list[StorageNode]:
     """Start ``mog1..mogN`` on 127.0.0.1..N, node i serving device i."""
-    nodes = [StorageNode(f"mog{i}", f"127.0.0.{i}", port, [i], root, group=group,
-                         **kwargs)  # type: ignore[arg-type]
-             for i in range(1, count + 1)]
+    nodes = [
+        StorageNode(f"mog{i}", f"127.0.0.{i}", port, [i], root, group=group, **kwargs)  # type: ignore[arg-type]
+        for i in range(1, count + 1)
+    ]
     try:
         for node in nodes:
             node.start()

@@ -52,8 +52,13 @@ def usage_text(path: Path) -> str:
     available = st.f_bavail * st.f_frsize // 1024
     use = math.ceil(100 * used / (used + available)) if used + available else 0
     values = {
-        "available": available, "device": mount_device(path), "disk": str(path),
-        "time": int(time.time()), "total": total, "use": f"{use}%", "used": used,
+        "available": available,
+        "device": mount_device(path),
+        "disk": str(path),
+        "time": int(time.time()),
+        "total": total,
+        "use": f"{use}%",
+        "used": used,
     }
     return "".join(f"{key}: {values[key]}\n" for key in sorted(values))
 

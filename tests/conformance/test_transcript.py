@@ -75,11 +75,15 @@ TRANSCRIPT_PORT = 7500
 
 # (request, occurrence) -> why the real tracker's answer needed background work first.
 POLLED = {
-    ("file_info domain=testdom&key=avatars/u1.jpg", 1):
-        "fid 2 (class avatar, mindevcount 3) had been replicated to 3 devices; replicas "
-        "appear 0.3-2.7 s after create_close",
-    ("file_info domain=testdom&key=thumbs/t1.png&devices=1", 2):
-        "after updateclass thumb->avatar, re-replication to 3 devices took 0.8-1.4 s",
+    (
+        "file_info domain=testdom&key=avatars/u1.jpg",
+        1,
+    ): "fid 2 (class avatar, mindevcount 3) had been replicated to 3 devices; replicas "
+    "appear 0.3-2.7 s after create_close",
+    (
+        "file_info domain=testdom&key=thumbs/t1.png&devices=1",
+        2,
+    ): "after updateclass thumb->avatar, re-replication to 3 devices took 0.8-1.4 s",
 }
 POLLED_HTTP = "GET after delete: the delete job removes the copies 0.8-1.8 s after delete"
 
@@ -151,14 +155,17 @@ def canonical(command: str, line: str) -> dict[str, object]:
     elif command == "get_devices":
         args["<devices>"] = _records(_pop_groups(raw, r"dev(\d+)_(\w+)"))
     elif command == "get_paths":
-        args["<paths>"] = sorted(v for v in _pop_groups(raw, r"path(\d+)()").values()
-                                 for v in v.values())
+        args["<paths>"] = sorted(
+            v for v in _pop_groups(raw, r"path(\d+)()").values() for v in v.values()
+        )
     elif command == "get_domains":
         classes = _pop_groups(raw, r"domain(\d+)class(\d+)(name|mindevcount|replpolicy|hashtype)")
         domains = _pop_groups(raw, r"domain(\d+)(|classes)")
         args["<domains>"] = sorted(
-            (tuple(sorted(fields.items())),
-             _records({k: v for k, v in classes.items() if k[0] == index[0]}))
+            (
+                tuple(sorted(fields.items())),
+                _records({k: v for k, v in classes.items() if k[0] == index[0]}),
+            )
             for index, fields in domains.items()
         )
     args.update(raw)
@@ -172,8 +179,9 @@ def differences(command: str, expected: str, actual: str) -> list[str]:
     lines = [f"expected: {expected}", f"     got: {actual}"]
     for key in sorted(set(want) | set(got)):
         if want.get(key, "<absent>") != got.get(key, "<absent>"):
-            lines.append(f"  {key}: expected {want.get(key, '<absent>')!r}, "
-                         f"got {got.get(key, '<absent>')!r}")
+            lines.append(
+                f"  {key}: expected {want.get(key, '<absent>')!r}, got {got.get(key, '<absent>')!r}"
+            )
     return lines
 
 
@@ -254,8 +262,11 @@ class Replay:
         reply = parse_reply(expected)
         if reply.ok:
             args = reply.args
-            devids = [args["devid"]] if "devid" in args else [
-                args[f"devid_{n}"] for n in range(1, int(args.get("dev_count", 0)) + 1)]
+            devids = (
+                [args["devid"]]
+                if "devid" in args
+                else [args[f"devid_{n}"] for n in range(1, int(args.get("dev_count", 0)) + 1)]
+            )
             self.tracker.hint_placement([int(d) for d in devids])
 
     def implied_upload(self, expected: str, actual: str) -> list[str]:
@@ -283,8 +294,9 @@ class Replay:
                 received += self.client.read_raw_line()
             want, got = admin_lines(command, step.received), admin_lines(command, received)
         else:
-            received = b"".join(self.client.read_raw_line()
-                                for _ in range(step.received.count(b"\n")))
+            received = b"".join(
+                self.client.read_raw_line() for _ in range(step.received.count(b"\n"))
+            )
             want, got = [repr(step.received)], [repr(received)]
         return [] if want == got else [f"expected {step.received!r}", f"     got {received!r}"]
 
@@ -327,8 +339,9 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
     # test_write_interval=60: the transcript's readonly device still shows the
     # observed_state of its last test write (done within mogilefsd's 15 s window);
     # widened so a slow run cannot straddle a new test write.
-    cluster = start_fake_cluster(Path(tmp_path_factory.mktemp("transcript")), bootstrap=False,
-                                 test_write_interval=60.0)
+    cluster = start_fake_cluster(
+        Path(tmp_path_factory.mktemp("transcript")), bootstrap=False, test_write_interval=60.0
+    )
     replayer = Replay(cluster)
     try:
         yield replayer
@@ -342,8 +355,7 @@ def test_transcript_is_fully_parsed() -> None:
     assert kinds == {"Exchange": 155, "RawExchange": 4, "HttpStep": 8, "Note": 1}
 
 
-@pytest.mark.parametrize("index", [i for i, _ in REPLAYED],
-                         ids=[step_id(s) for _, s in REPLAYED])
+@pytest.mark.parametrize("index", [i for i, _ in REPLAYED], ids=[step_id(s) for _, s in REPLAYED])
 def test_step(replay: Replay, index: int) -> None:
     step = STEPS[index]
     problems = replay.outcome(index)
@@ -368,9 +380,15 @@ def test_replication_time_envelope(replay: Replay) -> None:
         assert opened.ok, opened.raw
         assert f":{port}/" in opened.args["path"]
         assert replay.put(opened.args["path"], b"x" * 1000) == 200
-        reply = client.call("create_close", domain="testdom", key=key, size=1000,
-                            fid=opened.args["fid"], devid=opened.args["devid"],
-                            path=opened.args["path"])
+        reply = client.call(
+            "create_close",
+            domain="testdom",
+            key=key,
+            size=1000,
+            fid=opened.args["fid"],
+            devid=opened.args["devid"],
+            path=opened.args["path"],
+        )
         assert reply.ok, reply.raw
         closed[key] = time.monotonic()
     took: dict[str, float] = {}

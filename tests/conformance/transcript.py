@@ -92,8 +92,14 @@ def parse(text: str) -> list[Step]:
                 raise ValueError(f"line {lineno}: expected 'S: ' after the C: on line {start}")
             response = line[3:]
             if request.startswith("b'"):
-                steps.append(RawExchange(start, section, _bytes_literal(request, start),
-                                         _bytes_literal(response, lineno)))
+                steps.append(
+                    RawExchange(
+                        start,
+                        section,
+                        _bytes_literal(request, start),
+                        _bytes_literal(response, lineno),
+                    )
+                )
             else:
                 steps.append(Exchange(start, section, request, response))
             pending = None
@@ -104,13 +110,19 @@ def parse(text: str) -> list[Step]:
         elif line.startswith(("C: ", "C (one write): ")):
             pending = (lineno, line.split(": ", 1)[1])
         elif match := _HTTP.fullmatch(line):
-            steps.append(HttpStep(
-                lineno, section, match["method"], match["url"], int(match["status"]),
-                int(match["put_size"]) if match["put_size"] else None,
-                int(match["size"]) if match["size"] else None,
-                None if match["identical"] is None else match["identical"] == "True",
-                bool(match["after_delete"]),
-            ))
+            steps.append(
+                HttpStep(
+                    lineno,
+                    section,
+                    match["method"],
+                    match["url"],
+                    int(match["status"]),
+                    int(match["put_size"]) if match["put_size"] else None,
+                    int(match["size"]) if match["size"] else None,
+                    None if match["identical"] is None else match["identical"] == "True",
+                    bool(match["after_delete"]),
+                )
+            )
         elif _NOTE.fullmatch(line):
             steps.append(Note(lineno, section, line))
         else:

@@ -5,47 +5,12 @@ from __future__ import annotations
 import time
 
 import pytest
-import requests
-from django_mogilefs.client import MogileFSClient
-from django_mogilefs.exceptions import UnknownKeyError
 
 from e2e import images
 from e2e.conftest import REPLICATION_DEADLINE, Target, wait_until
-from e2e.siteclient import AvatarLinks, SiteClient
+from e2e.flows import key_unknown, served, tracker_bytes, upload
 
 pytestmark = pytest.mark.e2e
-
-
-def upload(client: SiteClient, username: str, data: bytes, name: str, ctype: str) -> AvatarLinks:
-    response = client.upload(data, name, ctype)
-    assert response.status_code == 302, response.text[:2000]
-    assert response.headers["Location"] == f"/u/{username}/"
-    links = client.avatar_links(username)
-    assert links is not None, "the profile shows no avatar after the upload"
-    return links
-
-
-def served(client: SiteClient, url: str) -> requests.Response:
-    response = client.get(url)
-    assert response.status_code == 200, f"{url}: {response.status_code} {response.text[:300]}"
-    # Perlbal consumed the reproxy headers; storage URLs never reach the browser.
-    assert not {"x-reproxy-url", "x-reproxy-cache-for"} & {h.lower() for h in response.headers}
-    return response
-
-
-def tracker_bytes(mogile: MogileFSClient, key: str) -> list[bytes]:
-    """The content of every copy the tracker lists for ``key``, fetched from the nodes."""
-    paths = mogile.get_paths(key, pathcount=3)
-    assert paths, f"the tracker has no path for {key}"
-    return [requests.get(path, timeout=10).content for path in paths]
-
-
-def key_unknown(mogile: MogileFSClient, key: str) -> bool:
-    try:
-        mogile.file_info(key)
-    except UnknownKeyError:
-        return True
-    return False
 
 
 def test_upload_is_served_through_perlbal_with_the_stored_bytes(target: Target, mogile, user):

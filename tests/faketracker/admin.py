@@ -79,9 +79,12 @@ class AdminCommands(CommandBase):
                 pairs += [(f"domain{d}", dom.name), (f"domain{d}classes", len(classes))]
                 for c, cls in enumerate(classes, 1):
                     pre = f"domain{d}class{c}"
-                    pairs += [(f"{pre}name", cls.name), (f"{pre}mindevcount", cls.mindevcount),
-                              (f"{pre}replpolicy", cls.policy_string),
-                              (f"{pre}hashtype", cls.hashtype_string)]
+                    pairs += [
+                        (f"{pre}name", cls.name),
+                        (f"{pre}mindevcount", cls.mindevcount),
+                        (f"{pre}replpolicy", cls.policy_string),
+                        (f"{pre}hashtype", cls.hashtype_string),
+                    ]
         return pairs
 
     # ------------------------------------------------------------------ classes
@@ -138,8 +141,9 @@ class AdminCommands(CommandBase):
             cls = next((c for c in dom.classes.values() if c.name == classname), None)
             if cls is None:
                 raise CommandError("class_not_found")
-            if any(r.dmid == dom.dmid and r.classid == cls.classid
-                   for r in self.state.files.values()):
+            if any(
+                r.dmid == dom.dmid and r.classid == cls.classid for r in self.state.files.values()
+            ):
                 raise CommandError("class_has_files")
             del dom.classes[cls.classid]
         return self.clear_cache({"domain": name, "class": classname})
@@ -212,8 +216,11 @@ class AdminCommands(CommandBase):
     def cmd_get_hosts(self, args: Args) -> Pairs:
         wanted = args.get("hostid")
         with self.state.lock:
-            hosts = [h for h in self.state.hosts.values()
-                     if wanted is None or h.hostid == perl_num(wanted)]
+            hosts = [
+                h
+                for h in self.state.hosts.values()
+                if wanted is None or h.hostid == perl_num(wanted)
+            ]
             self.rng.shuffle(hosts)
             pairs: Pairs = [("hosts", len(hosts))]
             for n, host in enumerate(hosts, 1):
@@ -250,16 +257,26 @@ class AdminCommands(CommandBase):
     def cmd_get_devices(self, args: Args) -> Pairs:
         wanted = args.get("devid")
         with self.state.lock:
-            devices = [d for d in self.state.devices.values()
-                       if wanted is None or d.devid == perl_num(wanted)]
+            devices = [
+                d
+                for d in self.state.devices.values()
+                if wanted is None or d.devid == perl_num(wanted)
+            ]
             self.rng.shuffle(devices)
             pairs: Pairs = [("devices", len(devices))]
             for n, dev in enumerate(devices, 1):
                 fields = {
-                    "devid": dev.devid, "hostid": dev.hostid, "status": dev.status,
-                    "weight": dev.weight, "observed_state": self.state.observed_state(dev),
-                    "mb_total": dev.mb_total, "mb_used": dev.mb_used, "mb_free": dev.mb_free,
-                    "mb_asof": None, "utilization": None, "reject_bad_md5": 1,
+                    "devid": dev.devid,
+                    "hostid": dev.hostid,
+                    "status": dev.status,
+                    "weight": dev.weight,
+                    "observed_state": self.state.observed_state(dev),
+                    "mb_total": dev.mb_total,
+                    "mb_used": dev.mb_used,
+                    "mb_free": dev.mb_free,
+                    "mb_asof": None,
+                    "utilization": None,
+                    "reject_bad_md5": 1,
                 }
                 pairs += [(f"dev{n}_{k}", v) for k, v in fields.items()]
         return pairs
@@ -276,8 +293,9 @@ class AdminCommands(CommandBase):
 
     def cmd_set_state(self, args: Args) -> object:
         state = args.get("state")
-        if not (perl_true(args.get("host")) and perl_int(args.get("device"))
-                and state in DEVICE_STATES):
+        if not (
+            perl_true(args.get("host")) and perl_int(args.get("device")) and state in DEVICE_STATES
+        ):
             raise CommandError("bad_params")
         with self.state.lock:
             dev = self._device_for(args)

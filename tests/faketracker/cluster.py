@@ -57,15 +57,17 @@ class MogileCluster:
         node = self.node(name)
         node.stop()
         if wait:
-            self.wait_devices(lambda d: d["devid"] not in map(str, node.devids)
-                              or d["observed_state"] == "unreachable")
+            self.wait_devices(
+                lambda d: (
+                    d["devid"] not in map(str, node.devids) or d["observed_state"] == "unreachable"
+                )
+            )
 
     def start_node(self, name: str, *, wait: bool = True) -> None:
         """Restart a storage node; with ``wait``, until its devices are writeable again."""
         self.node(name).start()
         if wait:
-            self.wait_devices(lambda d: d["observed_state"] == "writeable"
-                              and d["mb_total"] != "")
+            self.wait_devices(lambda d: d["observed_state"] == "writeable" and d["mb_total"] != "")
 
     def wait_devices(self, ready: Any, timeout: float = 20.0) -> list[dict[str, str]]:
         """Poll ``get_devices`` until ``ready(device_fields)`` holds for every alive device."""
@@ -82,8 +84,10 @@ class MogileCluster:
     def devices(self) -> list[dict[str, str]]:
         reply = self.call("get_devices")
         count = int(reply.args.get("devices", 0))
-        return [{k[len(f"dev{n}_"):]: v for k, v in reply.args.items()
-                 if k.startswith(f"dev{n}_")} for n in range(1, count + 1)]
+        return [
+            {k[len(f"dev{n}_") :]: v for k, v in reply.args.items() if k.startswith(f"dev{n}_")}
+            for n in range(1, count + 1)
+        ]
 
     def close(self) -> None:
         if self.tracker is not None:
@@ -92,8 +96,14 @@ class MogileCluster:
             self.group.stop_all()
 
 
-def start_fake_cluster(root: Path, *, domain: str = "testdom", port: int | None = None,
-                       bootstrap: bool = True, **tracker_options: Any) -> MogileCluster:
+def start_fake_cluster(
+    root: Path,
+    *,
+    domain: str = "testdom",
+    port: int | None = None,
+    bootstrap: bool = True,
+    **tracker_options: Any,
+) -> MogileCluster:
     """Start mog1..3 (Perlbal on 127.0.0.1..3, device i on node i) and a fake tracker.
 
     With ``bootstrap``: create ``domain`` with classes avatar (3) and thumb (1), the hosts
@@ -116,13 +126,17 @@ def start_fake_cluster(root: Path, *, domain: str = "testdom", port: int | None 
 
 def _bootstrap(cluster: MogileCluster, port: int) -> None:
     steps: list[tuple[str, dict[str, Any]]] = [("create_domain", {"domain": cluster.domain})]
-    steps += [("create_class", {"domain": cluster.domain, "class": name, "mindevcount": count})
-              for name, count in CLASSES.items()]
+    steps += [
+        ("create_class", {"domain": cluster.domain, "class": name, "mindevcount": count})
+        for name, count in CLASSES.items()
+    ]
     for node in cluster.nodes:
-        steps.append(("create_host", {"host": node.name, "ip": node.ip, "port": port,
-                                      "status": "alive"}))
-        steps += [("create_device", {"hostname": node.name, "devid": devid})
-                  for devid in node.devids]
+        steps.append(
+            ("create_host", {"host": node.name, "ip": node.ip, "port": port, "status": "alive"})
+        )
+        steps += [
+            ("create_device", {"hostname": node.name, "devid": devid}) for devid in node.devids
+        ]
     with cluster.client() as client:
         for command, args in steps:
             reply = client.call(command, args)
@@ -137,8 +151,10 @@ def check_real_cluster(cluster: MogileCluster) -> None:
     args = reply.args
     for n in range(1, int(args.get("domains", 0)) + 1):
         if args.get(f"domain{n}") == cluster.domain:
-            names = {args.get(f"domain{n}class{c}name")
-                     for c in range(1, int(args.get(f"domain{n}classes", 0)) + 1)}
+            names = {
+                args.get(f"domain{n}class{c}name")
+                for c in range(1, int(args.get(f"domain{n}classes", 0)) + 1)
+            }
             missing = set(CLASSES) - names
             if missing:
                 raise ClusterError(f"domain {cluster.domain!r} lacks classes {sorted(missing)}")

@@ -15,10 +15,22 @@ log = logging.getLogger("faketracker")
 
 # Keys set_server_setting accepts (MogileFS::Config::server_setting_is_writable).
 WRITABLE_SETTINGS = {
-    "case_sensitive_list_keys", "enable_rebalance", "fsck_checksum", "internal_queue_limit",
-    "memcache_servers", "memcache_ttl", "network_zones", "rebal_policy", "skip_devcount",
-    "skip_mkcol", "slave_keys", "queue_size_for_replicate", "queue_rate_for_replicate",
-    "queue_size_for_delete", "queue_rate_for_delete", "queue_size_for_fsck",
+    "case_sensitive_list_keys",
+    "enable_rebalance",
+    "fsck_checksum",
+    "internal_queue_limit",
+    "memcache_servers",
+    "memcache_ttl",
+    "network_zones",
+    "rebal_policy",
+    "skip_devcount",
+    "skip_mkcol",
+    "slave_keys",
+    "queue_size_for_replicate",
+    "queue_rate_for_replicate",
+    "queue_size_for_delete",
+    "queue_rate_for_delete",
+    "queue_size_for_fsck",
     "queue_rate_for_fsck",
 }
 WRITABLE_PREFIXES = ("slave_", "zone_")
@@ -122,8 +134,11 @@ class Commands(FileCommands, AdminCommands):
                 "stop_time": num("fsck_stop_time"),
                 "current_time": int(time.time()),
                 "max_logid": 0,
-                **{f"num_{k[17:]}": v for k, v in self.state.settings.items()
-                   if k.startswith("fsck_sum_evcount_")},
+                **{
+                    f"num_{k[17:]}": v
+                    for k, v in self.state.settings.items()
+                    if k.startswith("fsck_sum_evcount_")
+                },
             }
 
     def cmd_fsck_start(self, args: Args) -> None:

@@ -42,7 +42,8 @@ class FileCommands(CommandBase):
             devices = fits or [d for d in devices if d.mb_free is None]
         usable = sorted(
             (d for d in devices if self.state.should_get_new_files(d)),
-            key=lambda d: d.percent_free, reverse=True,
+            key=lambda d: d.percent_free,
+            reverse=True,
         )[:20]
         ordered: list[Device] = weighted_list(self.rng, [(d, 100 * d.percent_free) for d in usable])
         if self.state.placement_hints:
@@ -137,8 +138,9 @@ class FileCommands(CommandBase):
             self.state.enqueue_replication(fid, self.tracker.config.replicate_min_delay)
         return None
 
-    def _verify_upload(self, args: Args, path: str, checksum: Checksum | None,
-                       failed: Callable[[], None]) -> int:
+    def _verify_upload(
+        self, args: Args, path: str, checksum: Checksum | None, failed: Callable[[], None]
+    ) -> int:
         """create_close's HEAD size check and optional checksum verification; the size."""
         size = httpio.head_size(path, self.tracker.config.http_timeout)
         expected = args["size"] if perl_true(args.get("size")) else "-1"
@@ -152,8 +154,9 @@ class FileCommands(CommandBase):
             )
         if perl_num(expected) > -1 and perl_num(expected) != size:
             failed()
-            raise CommandError("size_mismatch",
-                               f"Expected: {expected}; actual: {size}; path: {path}")
+            raise CommandError(
+                "size_mismatch", f"Expected: {expected}; actual: {size}; path: {path}"
+            )
         if checksum and perl_true(args.get("checksumverify")):
             actual = self._digest(path, checksum.hashtype)
             if actual != checksum.digest:
@@ -195,9 +198,13 @@ class FileCommands(CommandBase):
             devs = [self.state.devices[d] for d in row.devids if d in self.state.devices]
             ordered = weighted_list(self.rng, [(d, d.weight or 100) for d in devs])
             candidates = [
-                (self.state.device_url(d.devid, row.fid, get=True, alt=alt),
-                 self.state.should_read_from(d), d.status == "drain")
-                for d in ordered if d.hostid in self.state.hosts
+                (
+                    self.state.device_url(d.devid, row.fid, get=True, alt=alt),
+                    self.state.should_read_from(d),
+                    d.status == "drain",
+                )
+                for d in ordered
+                if d.hostid in self.state.hosts
             ]
         paths: list[str] = []
         drain: list[str] = []
@@ -230,8 +237,11 @@ class FileCommands(CommandBase):
         with self.state.lock:
             dom = self.state.domains[row.dmid]
             cls = dom.class_by_id(row.classid)
-            pairs: Pairs = [("fid", row.fid), ("domain", dom.name),
-                            ("class", cls.name if cls else None)]
+            pairs: Pairs = [
+                ("fid", row.fid),
+                ("domain", dom.name),
+                ("class", cls.name if cls else None),
+            ]
             if cls is not None and cls.hashtype:
                 checksum = self.state.checksums.get(row.fid)
                 pairs.append(("checksum", checksum.info() if checksum else "MISSING"))
@@ -253,27 +263,41 @@ class FileCommands(CommandBase):
             if row is not None:
                 dom = self.state.domains[row.dmid]
                 cls = dom.class_by_id(row.classid)
-                pairs += [("fid_fid", row.fid), ("fid_dmid", row.dmid), ("fid_dkey", row.key),
-                          ("fid_length", row.length), ("fid_classid", row.classid),
-                          ("fid_devcount", row.devcount), ("fid_domain", dom.name),
-                          ("fid_class", cls.name if cls else None)]
+                pairs += [
+                    ("fid_fid", row.fid),
+                    ("fid_dmid", row.dmid),
+                    ("fid_dkey", row.key),
+                    ("fid_length", row.length),
+                    ("fid_classid", row.classid),
+                    ("fid_devcount", row.devcount),
+                    ("fid_domain", dom.name),
+                    ("fid_class", cls.name if cls else None),
+                ]
             temp = self.state.tempfiles.get(fid)
             if temp is not None:
-                pairs += [("tempfile_fid", fid), ("tempfile_dmid", temp.dmid),
-                          ("tempfile_dkey", temp.key), ("tempfile_classid", temp.classid),
-                          ("tempfile_devids", temp.devids),
-                          ("tempfile_createtime", temp.createtime)]
-            for name, queue in (("replqueue", self.state.replicate_queue),
-                                ("delqueue", self.state.delete_queue)):
+                pairs += [
+                    ("tempfile_fid", fid),
+                    ("tempfile_dmid", temp.dmid),
+                    ("tempfile_dkey", temp.key),
+                    ("tempfile_classid", temp.classid),
+                    ("tempfile_devids", temp.devids),
+                    ("tempfile_createtime", temp.createtime),
+                ]
+            for name, queue in (
+                ("replqueue", self.state.replicate_queue),
+                ("delqueue", self.state.delete_queue),
+            ):
                 if fid in queue:
                     nexttry = int(time.time() + queue[fid].nexttry - time.monotonic())
-                    pairs += [(f"{name}_fid", fid), (f"{name}_nexttry", nexttry),
-                              (f"{name}_failcount", queue[fid].failcount)]
+                    pairs += [
+                        (f"{name}_fid", fid),
+                        (f"{name}_nexttry", nexttry),
+                        (f"{name}_failcount", queue[fid].failcount),
+                    ]
             devids = list(row.devids) if row is not None else []
             for devid in devids:
                 if devid in self.state.devices:
-                    pairs.append((f"devpath_{devid}",
-                                  self.state.device_url(devid, fid, get=True)))
+                    pairs.append((f"devpath_{devid}", self.state.device_url(devid, fid, get=True)))
             if devids:
                 pairs.append(("devids", ",".join(map(str, devids))))
             checksum = self.state.checksums.get(fid)
@@ -345,8 +369,13 @@ class FileCommands(CommandBase):
             raise RuntimeError("negative LIMIT")
         with self.state.lock:
             keys = sorted(
-                (k for (dmid, k) in self.state.keys if dmid == dom.dmid
-                 and k.startswith(prefix or "") and to_bytes(k) > to_bytes(after or "")),
+                (
+                    k
+                    for (dmid, k) in self.state.keys
+                    if dmid == dom.dmid
+                    and k.startswith(prefix or "")
+                    and to_bytes(k) > to_bytes(after or "")
+                ),
                 key=to_bytes,
             )[:limit]
         if not keys:
@@ -365,8 +394,12 @@ class FileCommands(CommandBase):
             for n, row in enumerate(rows, 1):
                 dom = self.state.domains[row.dmid]
                 cls = dom.class_by_id(row.classid)
-                pairs += [(f"fid_{n}_fid", row.fid), (f"fid_{n}_domain", dom.name),
-                          (f"fid_{n}_class", cls.name if cls else None),
-                          (f"fid_{n}_key", row.key), (f"fid_{n}_length", row.length),
-                          (f"fid_{n}_devcount", row.devcount)]
+                pairs += [
+                    (f"fid_{n}_fid", row.fid),
+                    (f"fid_{n}_domain", dom.name),
+                    (f"fid_{n}_class", cls.name if cls else None),
+                    (f"fid_{n}_key", row.key),
+                    (f"fid_{n}_length", row.length),
+                    (f"fid_{n}_devcount", row.devcount),
+                ]
         return [*pairs, ("fid_count", len(rows))]

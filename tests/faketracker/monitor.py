@@ -98,11 +98,17 @@ class Monitor(Worker):
                     continue
                 if dev.status in ("down", "dead"):
                     continue
-                probes.append(_Probe(
-                    dev.devid, host.hostid, host.hostip, host.http_port, host.http_get_port,
-                    dev.status in ("alive", "drain"),
-                    not dev.last_test_write or dev.last_test_write + interval <= now,
-                ))
+                probes.append(
+                    _Probe(
+                        dev.devid,
+                        host.hostid,
+                        host.hostip,
+                        host.http_port,
+                        host.http_get_port,
+                        dev.status in ("alive", "drain"),
+                        not dev.last_test_write or dev.last_test_write + interval <= now,
+                    )
+                )
         return probes
 
     def check_all(self) -> None:
@@ -139,21 +145,29 @@ class Monitor(Worker):
             self._set(probe.devid, observed="unreachable")
             self.tracker.note_error(
                 f"Port {probe.port} not listening on {probe.hostip} ({base}/usage)?  "
-                f"Error was: {error if res is None else res.status}")
+                f"Error was: {error if res is None else res.status}"
+            )
             return not slow
         self._set_host(probe.hostid, "reachable")
-        stats = dict(m.groups() for m in map(_USAGE_LINE.fullmatch,
-                                             res.body.decode("latin-1").splitlines()) if m)
+        stats = dict(
+            m.groups()
+            for m in map(_USAGE_LINE.fullmatch, res.body.decode("latin-1").splitlines())
+            if m
+        )
         used, total = perl_num(stats.get("used")), perl_num(stats.get("total"))
         if not (used and total):
-            self.tracker.note_error(f"dev{probe.devid} reports used = {stats.get('used')}, "
-                                    f"total = {stats.get('total')}, error?")
+            self.tracker.note_error(
+                f"dev{probe.devid} reports used = {stats.get('used')}, "
+                f"total = {stats.get('total')}, error?"
+            )
             return True
         self._set(probe.devid, mb_total=int(total / 1024), mb_used=int(used / 1024))
         if probe.test_write_due:
-            self._set(probe.devid, last_test_write=time.monotonic(),
-                      observed=self._test_write(probe, base) if probe.can_delete_from
-                      else "readable")
+            self._set(
+                probe.devid,
+                last_test_write=time.monotonic(),
+                observed=self._test_write(probe, base) if probe.can_delete_from else "readable",
+            )
         return True
 
     def _test_write(self, probe: _Probe, base: str) -> str:
@@ -164,8 +178,9 @@ class Monitor(Worker):
         try:
             put = httpio.request("PUT", f"{base}/test-write/test-write-{num}", content, timeout)
             if put.ok:
-                got = httpio.request("GET", f"{get_base}/test-write/test-write-{num}",
-                                     timeout=timeout)
+                got = httpio.request(
+                    "GET", f"{get_base}/test-write/test-write-{num}", timeout=timeout
+                )
                 if got.ok and got.body == content:
                     return "writeable"
         except OSError as exc:

@@ -21,9 +21,7 @@ ENCODING = "utf-8"
 ERRORS = "surrogateescape"
 
 # MogileFS::Util::eurl keeps these bytes as they are; a space becomes "+".
-_SAFE = frozenset(
-    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_,-./\\: "
-)
+_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_,-./\\: ")
 _PCT = re.compile(rb"%([0-9A-Fa-f]{2})")
 # process_line: optional "reqid", whitespace, then a \w+ command and the rest.
 _COMMAND = re.compile(r"\s*(\w+)\s*(.*)", re.ASCII | re.DOTALL)
@@ -162,8 +160,9 @@ def _pairs(args: Pairs | None) -> list[tuple[str, Value]]:
     return list(args)
 
 
-def ok_line(args: Pairs | None = None, callid: str | None = None,
-            rng: random.Random | None = None) -> str:
+def ok_line(
+    args: Pairs | None = None, callid: str | None = None, rng: random.Random | None = None
+) -> str:
     """``OK <args>`` (always a space after OK); key order shuffled like a Perl hash."""
     pairs = _pairs(args)
     if callid is not None:
@@ -219,7 +218,8 @@ def parse_reply(line: str) -> Reply:
         if len(fields) not in (3, 4):
             raise ValueError(f"malformed ERR line: {line!r}")
         message = unquote_plus(fields[2], encoding=ENCODING, errors=ERRORS)
-        callid = (unquote_plus(fields[3], encoding=ENCODING, errors=ERRORS)
-                  if len(fields) == 4 else None)
+        callid = (
+            unquote_plus(fields[3], encoding=ENCODING, errors=ERRORS) if len(fields) == 4 else None
+        )
         return Reply(False, code=fields[1], message=message, callid=callid, raw=line)
     raise ValueError(f"not a tracker response: {line!r}")

@@ -79,8 +79,13 @@ class _Server(socketserver.ThreadingTCPServer):
 class FakeTracker:
     """A MogileFS 2.73 tracker look-alike; see the package docstring."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0,
-                 config: TrackerConfig | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        config: TrackerConfig | None = None,
+        **overrides: Any,
+    ) -> None:
         self.config = replace(config or TrackerConfig(), **overrides)
         self.state = State()
         self.inflight: set[tuple[str, int]] = set()
@@ -132,11 +137,16 @@ class FakeTracker:
             self._add_job("reaper", Reaper(self))
             self._add_job("fsck", Fsck(self))
         for n in range(self.config.query_workers):
-            thread = threading.Thread(target=self._query_worker, name=f"faketracker-query{n}",
-                                      daemon=True)
+            thread = threading.Thread(
+                target=self._query_worker, name=f"faketracker-query{n}", daemon=True
+            )
             self._add_job("queryworker", thread)
-        serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                 name="faketracker-listener", daemon=True)
+        serve = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="faketracker-listener",
+            daemon=True,
+        )
         serve.start()
         self._threads.append(serve)
         return self
@@ -286,15 +296,22 @@ class FakeTracker:
             out = ["ERROR: usage: !want <count> <jobclass>"]
             match = re.match(r"(\d+)\s+(\S+)", args)
             if match and match.group(2) in self._jobs:
-                out = [f"Now desiring {min(int(match.group(1)), 500)} children doing "
-                       f"'{match.group(2)}'."]
+                out = [
+                    f"Now desiring {min(int(match.group(1)), 500)} children doing "
+                    f"'{match.group(2)}'."
+                ]
             elif match:
-                out = [f"ERROR: Invalid class '{match.group(2)}'.  Valid classes: "
-                       + ", ".join(sorted(self._jobs))]
+                out = [
+                    f"ERROR: Invalid class '{match.group(2)}'.  Valid classes: "
+                    + ", ".join(sorted(self._jobs))
+                ]
         elif cmd.startswith("to"):
             match = re.match(r"(\S+)\s+(.+)", args)
-            out = [f"Message sent to {len(self._jobs.get(match.group(1), []))} children."
-                   if match else "ERROR: usage: !to <jobclass> <message>"]
+            out = [
+                f"Message sent to {len(self._jobs.get(match.group(1), []))} children."
+                if match
+                else "ERROR: usage: !to <jobclass> <message>"
+            ]
         elif cmd.startswith(("queue", "pend")):
             with self._queries.mutex:
                 out = [p.line for p in self._queries.queue if p is not None]
@@ -336,6 +353,9 @@ class FakeTracker:
         for job in sorted(self._jobs):
             threads = [t for t in self._jobs[job] if t.is_alive()]
             pids = " ".join(str(t.native_id or os.getpid()) for t in threads)
-            out += [f"{job} count {len(threads)}", f"{job} desired {len(self._jobs[job])}",
-                    f"{job} pids {pids}"]
+            out += [
+                f"{job} count {len(threads)}",
+                f"{job} desired {len(self._jobs[job])}",
+                f"{job} pids {pids}",
+            ]
         return out

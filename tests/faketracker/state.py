@@ -74,9 +74,14 @@ class Host:
 
     def fields(self) -> dict[str, object]:
         return {
-            "hostid": self.hostid, "status": self.status, "hostname": self.hostname,
-            "hostip": self.hostip, "http_port": self.http_port,
-            "http_get_port": self.http_get_port, "altip": self.altip, "altmask": self.altmask,
+            "hostid": self.hostid,
+            "status": self.status,
+            "hostname": self.hostname,
+            "hostip": self.hostip,
+            "http_port": self.http_port,
+            "http_get_port": self.http_get_port,
+            "altip": self.altip,
+            "altmask": self.altmask,
         }
 
 
@@ -174,9 +179,12 @@ class State:
         self.last_error = ""
         self.placement_hints: list[list[int]] = []
         self.stats: dict[str, int] = {
-            "queries": 0, "times_out_of_qworkers": 0,
-            "work_queue_for_delete": 0, "work_queue_for_replicate": 0,
-            "work_sent_to_delete": 0, "work_sent_to_replicate": 0,
+            "queries": 0,
+            "times_out_of_qworkers": 0,
+            "work_queue_for_delete": 0,
+            "work_queue_for_replicate": 0,
+            "work_sent_to_delete": 0,
+            "work_sent_to_replicate": 0,
         }
 
     # ------------------------------------------------------------------ lookups

@@ -105,10 +105,15 @@ class JobMaster(Worker):
         state, tracker = self.tracker.state, self.tracker
         now = time.monotonic()
         with state.lock:
-            for job, rows, work in (("replicate", state.replicate_queue, tracker.replicate_work),
-                                    ("delete", state.delete_queue, tracker.delete_work)):
-                due = [fid for fid, row in rows.items()
-                       if row.nexttry <= now and (job, fid) not in tracker.inflight]
+            for job, rows, work in (
+                ("replicate", state.replicate_queue, tracker.replicate_work),
+                ("delete", state.delete_queue, tracker.delete_work),
+            ):
+                due = [
+                    fid
+                    for fid, row in rows.items()
+                    if row.nexttry <= now and (job, fid) not in tracker.inflight
+                ]
                 for fid in sorted(due):
                     tracker.inflight.add((job, fid))
                     work.put(fid)
@@ -138,12 +143,16 @@ class Replicator(QueueWorker):
                 if dest is None:
                     self.tracker.note_error(
                         "policy_no_suggestions: replication policy ran out of suggestions "
-                        f"for us replicating fid {fid}")
+                        f"for us replicating fid {fid}"
+                    )
                     if qrow is not None:
                         backoff(qrow)
                     return
-                sources = [state.device_url(d, fid) for d in row.devids
-                           if d in state.devices and state.should_read_from(state.devices[d])]
+                sources = [
+                    state.device_url(d, fid)
+                    for d in row.devids
+                    if d in state.devices and state.should_read_from(state.devices[d])
+                ]
                 target = state.device_url(dest.devid, fid)
             copied = self._copy(sources, target)
             with state.lock:
@@ -187,8 +196,9 @@ def _policy_min(policy: str, mindevcount: int) -> tuple[str, int]:
     return name.strip(), int(explicit) if explicit.isdigit() and int(explicit) else mindevcount
 
 
-def replicate_to(state: State, row: FileRow, failed: set[int],
-                 rng: random.Random) -> Device | str | None:
+def replicate_to(
+    state: State, row: FileRow, failed: set[int], rng: random.Random
+) -> Device | str | None:
     """ReplicationPolicy::MultipleHosts / MultipleDevices ->replicate_to.
 
     Returns ``"happy"`` when no copy is needed, a destination device, or ``None`` when the
@@ -196,8 +206,9 @@ def replicate_to(state: State, row: FileRow, failed: set[int],
     """
     dom = state.domains.get(row.dmid)
     cls = dom.class_by_id(row.classid) if dom else None
-    policy, need = _policy_min(cls.policy_string if cls else "MultipleHosts()",
-                               cls.mindevcount if cls else 2)
+    policy, need = _policy_min(
+        cls.policy_string if cls else "MultipleHosts()", cls.mindevcount if cls else 2
+    )
     on_devs = [state.devices[d] for d in row.devids if d in state.devices]
     if need == 1 and on_devs:
         return "happy"
@@ -219,10 +230,14 @@ def replicate_to(state: State, row: FileRow, failed: set[int],
         if len(on_host) < total_hosts:
             skip_host = on_host
     on_ids = {d.devid for d in on_devs}
-    dests: list[Device] = weighted_list(rng, [
-        (d, 100 * d.percent_free) for d in devices
-        if d.devid not in on_ids and d.devid not in failed and state.should_get_new_files(d)
-    ])
+    dests: list[Device] = weighted_list(
+        rng,
+        [
+            (d, 100 * d.percent_free)
+            for d in devices
+            if d.devid not in on_ids and d.devid not in failed and state.should_get_new_files(d)
+        ],
+    )
     ideal = [d for d in dests if d.hostid not in skip_host]
     desperate = [d for d in dests if d.hostid in skip_host]
     return (ideal or desperate or [None])[0]
@@ -239,8 +254,11 @@ class Deleter(QueueWorker):
             row = state.delete_queue.get(fid)
             if row is None:
                 return
-            targets = [(d, state.device_url(d, fid)) for d in row.devids
-                       if d in state.devices and state.devices[d].status != "dead"]
+            targets = [
+                (d, state.device_url(d, fid))
+                for d in row.devids
+                if d in state.devices and state.devices[d].status != "dead"
+            ]
             row.devids &= {d for d, _ in targets}
         removed = set()
         for devid, url in targets:
@@ -295,18 +313,25 @@ class Fsck(Worker):
             if not state.settings.get("fsck_host"):
                 return
             start = int(state.settings.get("fsck_highest_fid_checked") or 0)
-            checks = [(row.fid, d, state.device_url(d, row.fid), row.length)
-                      for row in state.files.values() if row.fid > start
-                      for d in row.devids if d in state.devices]
+            checks = [
+                (row.fid, d, state.device_url(d, row.fid), row.length)
+                for row in state.files.values()
+                if row.fid > start
+                for d in row.devids
+                if d in state.devices
+            ]
         missing = 0
         for _fid, _devid, url, length in checks:
             if httpio.head_size(url, self.tracker.config.http_timeout) != length:
                 missing += 1
         with state.lock:
             top = max((fid for fid, *_ in checks), default=start)
-            state.settings.update({
-                "fsck_highest_fid_checked": str(top), "fsck_stop_time": str(int(time.time())),
-            })
+            state.settings.update(
+                {
+                    "fsck_highest_fid_checked": str(top),
+                    "fsck_stop_time": str(int(time.time())),
+                }
+            )
             if missing:
                 old = int(state.settings.get("fsck_sum_evcount_MISS") or 0)
                 state.settings["fsck_sum_evcount_MISS"] = str(old + missing)

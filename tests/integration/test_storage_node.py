@@ -18,17 +18,26 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[StorageNode]:
     group = ProcessGroup()
-    node = StorageNode("mogt", "127.0.0.3", free_port(["127.0.0.3"]), [7], tmp_path,
-                       group=group, usage_interval=0.2)
+    node = StorageNode(
+        "mogt",
+        "127.0.0.3",
+        free_port(["127.0.0.3"]),
+        [7],
+        tmp_path,
+        group=group,
+        usage_interval=0.2,
+    )
     node.start()
     yield node
     group.stop_all()
 
 
-def http(node: StorageNode, method: str, path: str, data: bytes | None = None,
-         **headers: str) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(node.base_url + path, data=data, method=method,
-                                     headers=headers)
+def http(
+    node: StorageNode, method: str, path: str, data: bytes | None = None, **headers: str
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(
+        node.base_url + path, data=data, method=method, headers=headers
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status, dict(resp.headers), resp.read()
@@ -71,8 +80,11 @@ def test_stop_leaves_no_process_and_start_again_works(node: StorageNode) -> None
 
 def test_process_group_kills_what_ignores_sigterm(tmp_path: Path) -> None:
     with ProcessGroup() as group:
-        proc = group.spawn(["sh", "-c", "trap '' TERM; echo ready; sleep 60"], cwd=tmp_path,
-                           log_path=tmp_path / "log")
+        proc = group.spawn(
+            ["sh", "-c", "trap '' TERM; echo ready; sleep 60"],
+            cwd=tmp_path,
+            log_path=tmp_path / "log",
+        )
         deadline = time.monotonic() + 5
         while b"ready" not in (tmp_path / "log").read_bytes():
             assert time.monotonic() < deadline

@@ -67,8 +67,7 @@ def test_hosts_are_created_down_and_ips_are_unique(fake: Fake) -> None:
 
 def test_every_domain_has_an_implicit_default_class(fake: Fake) -> None:
     args = fake.ok("get_domains")
-    classes = {args[f"domain1class{n}name"]: args[f"domain1class{n}mindevcount"]
-               for n in (1, 2)}
+    classes = {args[f"domain1class{n}name"]: args[f"domain1class{n}mindevcount"] for n in (1, 2)}
     assert classes == {"default": "2", "thumb": "1"}
     assert fake("delete_class domain=d&class=default").code == "nodel_default_class"
     fake.ok("update_class domain=d&class=default&mindevcount=3")
@@ -117,8 +116,9 @@ def test_multi_dest_gives_one_device_per_host(fake: Fake) -> None:
         assert hosts == {1, 2, 3}
         for n in (1, 2, 3):
             devid = args[f"devid_{n}"]
-            assert args[f"path_{n}"].endswith(f"/dev{devid}/" + "0/000/000/" +
-                                              f"{int(args['fid']):010d}.fid")
+            assert args[f"path_{n}"].endswith(
+                f"/dev{devid}/" + "0/000/000/" + f"{int(args['fid']):010d}.fid"
+            )
 
 
 def test_fids_start_at_2_and_follow_explicit_ones(fake: Fake) -> None:
@@ -126,7 +126,8 @@ def test_fids_start_at_2_and_follow_explicit_ones(fake: Fake) -> None:
     assert fake.ok("create_open domain=d&key=a")["fid"] == "2"
     assert fake("create_open domain=d&key=b&fid=1").code == "fid_in_use"  # start-up self-test
     assert fake.ok("create_open domain=d&key=b&fid=5000")["path"] == (
-        "http://127.0.0.1:7500/dev1/0/000/005/0000005000.fid")
+        "http://127.0.0.1:7500/dev1/0/000/005/0000005000.fid"
+    )
     assert fake("create_open domain=d&key=c&fid=5000").code == "fid_in_use"
     assert fake.ok("create_open domain=d&key=c")["fid"] == "5001"
 
@@ -157,9 +158,16 @@ def test_list_keys_sorts_pages_and_errors(fake: Fake) -> None:
     for fid, key in enumerate(["b/2", "a/1", "b/1", "c"], 10):
         add_file(fake, key, fid)
     assert fake.ok("list_keys domain=d&prefix=b/") == {
-        "key_count": "2", "key_1": "b/1", "key_2": "b/2", "next_after": "b/2"}
+        "key_count": "2",
+        "key_1": "b/1",
+        "key_2": "b/2",
+        "next_after": "b/2",
+    }
     assert fake.ok("list_keys domain=d&after=b/1&limit=1") == {
-        "key_count": "1", "key_1": "b/2", "next_after": "b/2"}
+        "key_count": "1",
+        "key_1": "b/2",
+        "next_after": "b/2",
+    }
     assert fake("list_keys domain=d&prefix=z").code == "none_match"
     assert fake("list_keys domain=d&prefix=b/&after=a").code == "after_mismatch"
 
@@ -187,15 +195,19 @@ def test_checksum_formats(fake: Fake) -> None:
         assert fake(f"{close}&checksum={bad}").code == "invalid_checksum_format"
 
 
-@pytest.mark.parametrize(("policy", "mindevcount", "on", "expected"), [
-    ("MultipleHosts()", 3, [1], "other host"),
-    ("MultipleHosts()", 2, [1, 2], "happy"),
-    ("MultipleHosts()", 1, [1], "happy"),
-    ("MultipleHosts(2)", 3, [1, 2], "happy"),  # explicit count wins over mindevcount
-    ("MultipleDevices()", 2, [1], "any"),
-])
-def test_replication_policy(fake: Fake, policy: str, mindevcount: int, on: list[int],
-                            expected: str) -> None:
+@pytest.mark.parametrize(
+    ("policy", "mindevcount", "on", "expected"),
+    [
+        ("MultipleHosts()", 3, [1], "other host"),
+        ("MultipleHosts()", 2, [1, 2], "happy"),
+        ("MultipleHosts()", 1, [1], "happy"),
+        ("MultipleHosts(2)", 3, [1, 2], "happy"),  # explicit count wins over mindevcount
+        ("MultipleDevices()", 2, [1], "any"),
+    ],
+)
+def test_replication_policy(
+    fake: Fake, policy: str, mindevcount: int, on: list[int], expected: str
+) -> None:
     add_hosts(fake, {1: [1, 4], 2: [2], 3: [3]})
     fake.ok(f"create_class domain=d&class=c&mindevcount={mindevcount}&replpolicy={policy}")
     row = FileRow(10, 1, "k", 3, 2, on)
@@ -232,7 +244,8 @@ def test_pipelined_requests_are_answered_in_order(served: FakeTracker) -> None:
         client.send(b"noop\r\nget_paths domain=nosuchdom&key=x\r\nnoop callid=7\n")
         lines = [client.read_raw_line() for _ in range(3)]
     assert b"".join(lines) == (
-        b"OK \r\nERR unreg_domain Domain+name+invalid/not+found\r\nOK callid=7\r\n")
+        b"OK \r\nERR unreg_domain Domain+name+invalid/not+found\r\nOK callid=7\r\n"
+    )
 
 
 def test_an_empty_line_gets_no_answer(served: FakeTracker) -> None:
@@ -250,7 +263,11 @@ def test_admin_commands_end_with_a_dot(served: FakeTracker) -> None:
         assert client.admin("version") == ["2.73"]
         stats = client.admin("stats")
         assert [line.split()[0] for line in stats][:4] == [
-            "uptime", "pending_queries", "processing_queries", "bored_queryworkers"]
+            "uptime",
+            "pending_queries",
+            "processing_queries",
+            "bored_queryworkers",
+        ]
         assert any(line.startswith("Mogile Admin Help") for line in client.admin("help"))
         assert client.request("noop") == "OK "  # still in sync afterwards
 
@@ -258,7 +275,8 @@ def test_admin_commands_end_with_a_dot(served: FakeTracker) -> None:
 def test_unknown_command_echoes_callid(served: FakeTracker) -> None:
     with TrackerClient(served.hostport) as client:
         assert client.request("bogus x=1&callid=9") == (
-            "ERR unknown_command Unknown+server+command 9")
+            "ERR unknown_command Unknown+server+command 9"
+        )
 
 
 def test_shutdown_closes_open_connections() -> None:
@@ -274,7 +292,10 @@ def test_shutdown_closes_open_connections() -> None:
 def test_file_debug_shows_tempfile_rows(fake: Fake) -> None:
     args = fake.ok("file_debug fid=1")  # the MySQL store's start-up self-test row
     assert (args["tempfile_dkey"], args["tempfile_dmid"], args["checksum"]) == (
-        "_server_startup_test", "99", "NONE")
+        "_server_startup_test",
+        "99",
+        "NONE",
+    )
 
 
 def test_reaper_forgets_copies_on_dead_devices(fake: Fake) -> None:

@@ -19,11 +19,24 @@ from faketracker.protocol import (
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize(("raw", "encoded"), [
-    ("(", "%28"), (";", "%3B"), ("'", "%27"), ("&", "%26"), ("=", "%3D"), ("%", "%25"),
-    ("+", "%2B"), ("?", "%3F"), ("#", "%23"), ("ä", "%C3%A4"), (" ", "+"), ("\n", "%0A"),
-    ("azAZ09_,-./\\:", "azAZ09_,-./\\:"),
-])
+@pytest.mark.parametrize(
+    ("raw", "encoded"),
+    [
+        ("(", "%28"),
+        (";", "%3B"),
+        ("'", "%27"),
+        ("&", "%26"),
+        ("=", "%3D"),
+        ("%", "%25"),
+        ("+", "%2B"),
+        ("?", "%3F"),
+        ("#", "%23"),
+        ("ä", "%C3%A4"),
+        (" ", "+"),
+        ("\n", "%0A"),
+        ("azAZ09_,-./\\:", "azAZ09_,-./\\:"),
+    ],
+)
 def test_eurl_keeps_only_its_safe_set(raw: str, encoded: str) -> None:
     assert eurl(raw) == encoded
 
@@ -52,8 +65,7 @@ def test_decode_url_args_like_perl() -> None:
 
 def test_parse_request_command_is_case_insensitive_and_args_optional() -> None:
     assert parse_request("NOOP") == ("noop", {})
-    assert parse_request("  get_paths domain=d&key=k") == ("get_paths",
-                                                           {"domain": "d", "key": "k"})
+    assert parse_request("  get_paths domain=d&key=k") == ("get_paths", {"domain": "d", "key": "k"})
     assert parse_request("create_close ") == ("create_close", {})
     assert parse_request("   ") is None
     assert parse_request("!x") is None
@@ -76,9 +88,11 @@ def test_err_line_uses_the_default_text_or_repeats_the_code() -> None:
     assert err_line("unreg_domain") == "ERR unreg_domain Domain+name+invalid/not+found"
     assert err_line("unknown_key") == "ERR unknown_key unknown_key"
     assert err_line("bad_args", "No hostid/hostname parameter") == (
-        "ERR bad_args No+hostid/hostname+parameter")
+        "ERR bad_args No+hostid/hostname+parameter"
+    )
     assert err_line("unreg_domain", callid="a b") == (
-        "ERR unreg_domain Domain+name+invalid/not+found a+b")
+        "ERR unreg_domain Domain+name+invalid/not+found a+b"
+    )
 
 
 def test_parse_reply_decodes_ok_and_err() -> None:
@@ -86,7 +100,11 @@ def test_parse_reply_decodes_ok_and_err() -> None:
     assert ok.ok and ok.args == {"key_1": "dir with space/ä", "key_count": "1"}
     err = parse_reply("ERR unreg_domain Domain+name+invalid/not+found abc123")
     assert (err.ok, err.code, err.message, err.callid) == (
-        False, "unreg_domain", "Domain name invalid/not found", "abc123")
+        False,
+        "unreg_domain",
+        "Domain name invalid/not found",
+        "abc123",
+    )
     with pytest.raises(ValueError):
         parse_reply("HELLO")
 
@@ -98,8 +116,16 @@ def test_encode_request_form_encodes_values() -> None:
     assert encode_request("noop") == "noop"
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("12", 12), ("12abc", 12), ("abc", 0), (" -3", -3), ("2.5", 2.5), (None, 0),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("12", 12),
+        ("12abc", 12),
+        ("abc", 0),
+        (" -3", -3),
+        ("2.5", 2.5),
+        (None, 0),
+    ],
+)
 def test_perl_num(text: str | None, value: float) -> None:
     assert perl_num(text) == value
