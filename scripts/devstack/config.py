@@ -95,8 +95,10 @@ class StackConfig:
         return replace(chosen, **overrides)
 
 
-def free_node_block(port: int, tries: int = 50) -> tuple[str, str, str]:
-    """Three addresses 127.x.y.1, .2, .3 on which ``port`` is free."""
+def free_node_block(port: int, tries: int = 50) -> tuple[str, ...]:
+    """Three addresses on which ``port`` is free: 127.0.0.1-3 if they are, else 127.x.y.1-3."""
+    if all(port_free(address, port) for address in NODE_ADDRESSES):
+        return NODE_ADDRESSES
     rng = random.Random(secrets.randbits(32))
     for _ in range(tries):
         prefix = f"127.{rng.randrange(1, 255)}.{rng.randrange(0, 256)}"

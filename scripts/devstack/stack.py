@@ -33,6 +33,7 @@ from .procs import Supervisor, running_in_record
 CLUSTER_FILE = ROOT / "mogile" / "cluster.toml"
 BOOTSTRAP = ROOT / "scripts" / "bootstrap.py"
 PERLBAL_START = ROOT / "perlbal" / "start"
+PLUGINS = ROOT / "perlbal" / "plugins"
 STEP_TIMEOUT = 60.0  # every wait and one-shot command is bounded by this
 
 
@@ -322,6 +323,10 @@ class DevStack:
                 "PERLBAL_LISTEN": f"{LOOPBACK}:{c.front_port}",
                 "PERLBAL_MGMT_LISTEN": f"{LOOPBACK}:{c.mgmt_port}",
                 "PERLBAL_NODEFILE": str(self.var / "perlbal-app-servers"),
+                # Our plugins (perlbal/plugins), for LOAD in the config or the console.
+                "PERL5LIB": os.pathsep.join(
+                    p for p in (str(PLUGINS), os.environ.get("PERL5LIB", "")) if p
+                ),
             }
         )
         if c.reproxy_cache_maxsize is not None:

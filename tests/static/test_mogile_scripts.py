@@ -134,6 +134,7 @@ def test_storage_node_serves_its_mounted_devices(env: dict[str, str], tmp_path: 
         "httplisten": "0.0.0.0:7500",
         "mgmtlisten": "0.0.0.0:7501",
         "docroot": str(docroot),
+        "iostat": "0",
     }
 
 

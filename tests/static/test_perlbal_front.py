@@ -7,6 +7,7 @@ node); a plain file server plays the storage node.
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.client
 import http.server
 import os
@@ -92,6 +93,15 @@ class AppServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                app.requests[self.path] += 1
+                reply = hashlib.sha256(body).hexdigest().encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -124,10 +134,14 @@ class Front:
     app: AppServer
     app_port: int
 
-    def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
+    uploads: Path
+
+    def get(
+        self, path: str, method: str = "GET", body: bytes | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            conn.request("GET", path, headers={"Host": "localhost"})
+            conn.request(method, path, body=body, headers={"Host": "localhost"})
             resp = conn.getresponse()
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
         finally:
@@ -166,13 +180,14 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
         "PERLBAL_LISTEN": f"127.0.0.1:{port}",
         "PERLBAL_MGMT_LISTEN": f"127.0.0.1:{mgmt_port}",
         "PERLBAL_NODEFILE": str(tmp / "nodes"),
+        "PERLBAL_UPLOADS_PATH": str(tmp / "uploads"),
     }
     proc = subprocess.Popen(
         [str(START)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
         wait_for_port(port, proc)
-        yield Front(port, mgmt_port, app, app_server.server_address[1])
+        yield Front(port, mgmt_port, app, app_server.server_address[1], tmp / "uploads")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -200,6 +215,24 @@ def test_reproxy_cache_answers_without_asking_the_app(front: Front) -> None:
         status, headers, body = front.get("/cached")
         assert (status, body, headers["content-type"]) == (200, BLOB, "image/png")
     assert front.app.requests["/cached"] == 1
+
+
+def test_big_uploads_reach_the_app_only_once_complete(front: Front) -> None:
+    upload = BLOB * 4  # 1.2 MB: over buffer_upload_threshold_size (250 KB)
+    head = f"POST /upload HTTP/1.0\r\nHost: localhost\r\nContent-Length: {len(upload)}\r\n\r\n"
+    opened = front.app.opened
+    with socket.create_connection(("127.0.0.1", front.port), timeout=10) as sock:
+        sock.sendall(head.encode() + upload[:600_000])
+        time.sleep(1.0)  # a slow client: Perlbal spools, the app hears nothing yet
+        assert front.app.opened == opened
+        assert list(front.uploads.iterdir()), "nothing spooled"
+        sock.sendall(upload[600_000:])
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.0 200")
+    assert reply.endswith(hashlib.sha256(upload).hexdigest().encode())
+    assert not list(front.uploads.iterdir())  # the spool file is removed once sent
 
 
 def test_keeps_no_idle_connection_to_the_app(front: Front) -> None:
