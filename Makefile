@@ -22,11 +22,11 @@ docker-check:
 	fi
 
 up: docker-check ## Build and start the compose cluster, wait until healthy, print the URL
-	$(COMPOSE) up --build --detach --wait
+	$(COMPOSE) up --build --detach --wait --wait-timeout 900
 	@echo "The avatar site is ready at $(SITE_URL)"
 
 down: docker-check ## Stop the compose cluster (data volumes are kept)
-	$(COMPOSE) down
+	$(COMPOSE) --profile e2e down --remove-orphans
 
 clean: docker-check ## Stop the compose cluster and delete its volumes
 	$(COMPOSE) --profile e2e down --volumes --remove-orphans

@@ -5,6 +5,12 @@ reads them. Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` does not count uploaded fil
 CSRF middleware parses the whole multipart body before a view can look at the
 file's size. This middleware comes before it and answers ``413`` from the
 ``Content-Length`` header alone, so a 2 GB upload is never spooled to disk.
+
+Before answering, a body of moderate size is read and thrown away: a server that
+closes a connection with unread data makes the kernel reset it, and a proxy in
+front (Perlbal) then drops the 413 and the user sees a broken connection instead
+of the message. Bodies past ``DRAIN_LIMIT`` are not worth reading; they get the
+413 and a closed connection.
 """
 
 from __future__ import annotations
@@ -18,6 +24,19 @@ from django.template.loader import render_to_string
 
 from .views import healthz
 
+DRAIN_LIMIT = 64 * 1024 * 1024
+DRAIN_CHUNK = 64 * 1024
+
+
+def _drain(request: HttpRequest, length: int) -> None:
+    stream = request.META.get("wsgi.input")
+    left = length
+    while stream is not None and left > 0:
+        chunk = stream.read(min(DRAIN_CHUNK, left))
+        if not chunk:
+            break
+        left -= len(chunk)
+
 
 class RequestSizeLimitMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -29,8 +48,10 @@ class RequestSizeLimitMiddleware:
         except ValueError:
             length = 0
         if length > settings.REQUEST_MAX_BYTES:
-            # Answered from the header alone: the body is never read.
-            return HttpResponse(
+            # Judged from the header alone: the body is never parsed or stored.
+            if length <= DRAIN_LIMIT:
+                _drain(request, length)
+            response = HttpResponse(
                 render_to_string(
                     "request_too_large.html",
                     {
@@ -41,6 +62,7 @@ class RequestSizeLimitMiddleware:
                 ),
                 status=413,
             )
+            return response
         return self.get_response(request)
 
 
