@@ -133,6 +133,15 @@ MOGILEFS_MEDIA_URL = env.get("MOGILEFS_MEDIA_URL", "/media/")
 if not MOGILEFS_MEDIA_URL.endswith("/"):
     MOGILEFS_MEDIA_URL += "/"
 SERVE_WITH_PERLBAL = env.parse_bool(env.get("SERVE_WITH_PERLBAL"), True, name="SERVE_WITH_PERLBAL")
+# Avatar keys carry a random token and are never rewritten, so their URLs are immutable:
+# browsers may keep them for a year, and Perlbal may cache their paths for an hour.
+MOGILEFS_CACHE_CONTROL = env.get("MOGILEFS_CACHE_CONTROL", "public, max-age=31536000, immutable")
+MOGILEFS_REPROXY_CACHE_FOR = env.parse_int(
+    env.get("MOGILEFS_REPROXY_CACHE_FOR"), 3600, name="MOGILEFS_REPROXY_CACHE_FOR"
+)
+MOGILEFS_PATH_CACHE_TIMEOUT = env.parse_int(
+    env.get("MOGILEFS_PATH_CACHE_TIMEOUT"), 3600, name="MOGILEFS_PATH_CACHE_TIMEOUT"
+)
 MOGILEFS_AVATAR_CLASS = env.get("MOGILEFS_AVATAR_CLASS", "avatar")
 MOGILEFS_THUMB_CLASS = env.get("MOGILEFS_THUMB_CLASS", "thumb")
 # The serve view is mounted under MOGILEFS_MEDIA_URL when that is a path on this site

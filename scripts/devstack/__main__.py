@@ -6,7 +6,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     # Run as a directory: put scripts/ and app/ on the path and import the package properly.
     root = Path(__file__).resolve().parents[2]
-    sys.path[:0] = [str(root / "scripts"), str(root / "app"), str(root / "tests")]
+    sys.path[:0] = [str(root / "scripts"), str(root / "app")]
     from devstack.cli import main
 else:
     from .cli import main

@@ -44,6 +44,16 @@ def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def memcached_answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether a memcached listens on ``host:port`` (it answers ``version``)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"version\r\n")
+            return sock.recv(64).startswith(b"VERSION ")
+    except OSError:
+        return False
+
+
 def http_status(url_host: str, port: int, path: str, timeout: float = 2.0) -> int | None:
     """The status of ``GET path``, or ``None`` when nothing answers."""
     conn = http.client.HTTPConnection(url_host, port, timeout=timeout)

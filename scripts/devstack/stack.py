@@ -23,12 +23,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import deps, namespace
 from .config import LOOPBACK, ROOT, StackConfig
-from .net import NotReady, http_status, tcp_open, wait_for
+from .net import NotReady, http_status, memcached_answers, port_free, tcp_open, wait_for
 from .procs import Supervisor, running_in_record
+
+if TYPE_CHECKING:
+    from nativestack import StorageNode
 
 CLUSTER_FILE = ROOT / "mogile" / "cluster.toml"
 BOOTSTRAP = ROOT / "scripts" / "bootstrap.py"
@@ -50,8 +53,7 @@ class DevStack:
         self.var = config.var_dir.resolve()
         self.record = self.var / "processes.json"
         self.supervisor = Supervisor(self.record, self.var / "logs")
-        self.nodes: list = []  # nativestack.StorageNode, started only for the fake cluster
-        self.staff_password: str | None = None
+        self.nodes: list[StorageNode] = []  # only with the fake tracker
 
     # -- addresses ------------------------------------------------------------------
 
@@ -97,6 +99,7 @@ class DevStack:
                 f"a stack already runs from {self.var} ({', '.join(busy)}); "
                 "stop it first (make dev-down)"
             )
+        self._check_ports()
         self._prepare_var()
         try:
             if not self.config.external:
@@ -111,6 +114,21 @@ class DevStack:
             raise
         return self
 
+    def _check_ports(self) -> None:
+        """Refuse to start at all when an address is taken, rather than half-way through."""
+        c = self.config
+        wanted = [(LOOPBACK, c.site_port), (LOOPBACK, c.front_port), (LOOPBACK, c.mgmt_port)]
+        if not c.external:
+            wanted.append((LOOPBACK, c.tracker_port))
+            wanted += [(address, c.node_port) for address in c.node_addresses]
+        if not memcached_answers(LOOPBACK, c.memcached_port):
+            wanted.append((LOOPBACK, c.memcached_port))
+        taken = [f"{host}:{port}" for host, port in wanted if not port_free(host, port)]
+        if taken:
+            raise StackError(
+                f"in use already: {', '.join(taken)} (another stack? make dev-down stops ours)"
+            )
+
     def stop(self) -> None:
         """Stop everything this object started (newest first). Safe to call twice."""
         self.supervisor.stop_all()
@@ -124,7 +142,7 @@ class DevStack:
 
     # -- controls for the tests ---------------------------------------------------------
 
-    def node(self, name: str):
+    def node(self, name: str) -> StorageNode:
         try:
             return next(n for n in self.nodes if n.name == name)
         except StopIteration:
@@ -139,7 +157,7 @@ class DevStack:
         node.start(timeout=STEP_TIMEOUT)
         self._label_node(node)
 
-    def _label_node(self, node) -> None:
+    def _label_node(self, node: StorageNode) -> None:
         # StorageNode.start spawns Perlbal, then the usage writer, through our group.
         perlbal, usage = self.supervisor.group.processes[-2:]
         self.supervisor.label(perlbal, node.name)
@@ -229,12 +247,16 @@ class DevStack:
         self._wait_service("tracker", lambda: tcp_open(LOOPBACK, port))
 
     def _start_nodes(self) -> None:
-        from cluster_description import load
+        from cluster_description import DescriptionError, load
         from nativestack import StorageNode
 
-        desc = load(CLUSTER_FILE, self.cluster_env())
+        try:
+            desc = load(CLUSTER_FILE, self.cluster_env())
+        except DescriptionError as exc:
+            raise StackError(f"bad cluster description {exc}") from None
         for host in desc.hosts:
-            self._say(f"storage node {host.name} on {host.ip}:{host.port} (dev{host.devices})")
+            devices = ", ".join(f"dev{devid}" for devid in host.devices)
+            self._say(f"storage node {host.name} on {host.ip}:{host.port} ({devices})")
             node = StorageNode(
                 host.name,
                 host.ip,
@@ -252,6 +274,10 @@ class DevStack:
 
     def _start_memcached(self) -> None:
         port = self.config.memcached_port
+        if memcached_answers(LOOPBACK, port):
+            # Debian starts a memcached on 11211 when the package is installed: share it.
+            self._say(f"memcached: using the one already on {LOOPBACK}:{port}")
+            return
         self._say(f"memcached on {LOOPBACK}:{port}")
         argv = ["memcached", "-l", LOOPBACK, "-p", str(port), "-U", "0", "-m", "64"]
         if os.geteuid() == 0:
@@ -371,10 +397,8 @@ class DevStack:
         try:
             proc.wait(STEP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
             raise StackError(f"{name} did not finish within {STEP_TIMEOUT:g}s") from None
-        finally:
+        finally:  # also on Ctrl-C while waiting
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()

@@ -10,8 +10,8 @@ Environment (all optional):
 * ``E2E_MEDIA_URL`` (``/media/``): the site's ``MOGILEFS_MEDIA_URL``.
 * ``E2E_AVATAR_MAX_BYTES`` (5 MiB): the site's ``AVATAR_MAX_BYTES``.
 * ``E2E_REPLICATION_DEADLINE`` (60 s): how long replication may take.
-* ``E2E_STAFF_USERNAME`` / ``E2E_STAFF_PASSWORD``: a staff account, for the status
-  page (made by the suite when it starts the stack itself).
+* ``E2E_STAFF_USERNAME`` / ``E2E_STAFF_PASSWORD`` (or ``E2E_STAFF_PASSWORD_FILE``): a
+  staff account, for the status page (made by the suite when it starts the stack).
 * ``E2E_STORAGE_NODE_STOP`` / ``E2E_STORAGE_NODE_START``: shell commands that stop
   and start one storage node of a stack the suite did not start (for example
   ``docker compose stop mogstored2``); without them that test is skipped there.
@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
@@ -38,13 +39,20 @@ from django_mogilefs.cluster import ClusterAdmin, DeviceInfo
 
 from e2e.siteclient import SiteClient, key_of
 
+if TYPE_CHECKING:
+    from devstack import DevStack
+
 PASSWORD = "e2e-" + secrets.token_urlsafe(12)
 REPLICATION_DEADLINE = float(os.environ.get("E2E_REPLICATION_DEADLINE", "60"))
 MONITOR_DEADLINE = 30.0  # the tracker's monitor notices a node going or coming back
 
 
 def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name, "").strip() or default
+    """``$NAME``, else the content of the file named by ``$NAME_FILE`` (compose secrets)."""
+    value = os.environ.get(name, "").strip()
+    if not value and os.environ.get(f"{name}_FILE"):
+        value = Path(os.environ[f"{name}_FILE"]).read_text().strip()
+    return value or default
 
 
 @dataclass
@@ -56,7 +64,7 @@ class Target:
     domain: str
     media_url: str = "/media/"
     staff: tuple[str, str] | None = None
-    stack: object | None = None  # devstack.DevStack when the suite started the stack
+    stack: DevStack | None = None  # when the suite started the stack itself
     node_hooks: tuple[str, str] | None = None
     admin: ClusterAdmin = field(init=False)
 
@@ -72,17 +80,23 @@ class Target:
     # -- a storage node going away ------------------------------------------------------
 
     @property
+    def own_nodes(self) -> bool:
+        """Whether the storage nodes are ours to stop (the suite started them)."""
+        return self.stack is not None and bool(self.stack.nodes)
+
+    @property
     def can_stop_a_node(self) -> bool:
-        return (self.stack is not None and bool(self.stack.nodes)) or self.node_hooks is not None
+        return self.own_nodes or self.node_hooks is not None
 
     def stop_a_node(self) -> None:
-        if self.stack is not None:
+        """Stop the second storage node (or run E2E_STORAGE_NODE_STOP)."""
+        if self.own_nodes:
             self.stack.stop_storage_node(self.stack.nodes[1].name)
         else:
             subprocess.run(self.node_hooks[0], shell=True, check=True, timeout=120)
 
     def start_the_node(self) -> None:
-        if self.stack is not None:
+        if self.own_nodes:
             self.stack.start_storage_node(self.stack.nodes[1].name)
         else:
             subprocess.run(self.node_hooks[1], shell=True, check=True, timeout=120)
@@ -91,10 +105,11 @@ class Target:
         return [d for d in self.admin.get_devices() if d.status == "alive"]
 
 
-def wait_until(what: str, check: Callable[[], object], deadline: float, interval=0.25):
+def wait_until(
+    what: str, check: Callable[[], object], deadline: float, interval: float = 0.25
+) -> object:
     """Poll ``check`` until it returns something true (returned); fail after ``deadline``."""
     end = time.monotonic() + deadline
-    last: object = None
     while True:
         last = check()
         if last:
@@ -172,8 +187,8 @@ def mogile(target: Target) -> Iterator[MogileFSClient]:
     client.close()
 
 
-def new_username() -> str:
-    return f"e2e{uuid.uuid4().hex[:10]}"
+def new_username(prefix: str = "e2e", random_chars: int = 10) -> str:
+    return prefix + uuid.uuid4().hex[:random_chars]
 
 
 @pytest.fixture

@@ -34,11 +34,11 @@ def test_avatar_reaches_three_copies_and_thumbnail_stays_at_one(target: Target, 
     links = upload(client, username, images.picture(seed=2, fmt="JPEG"), "me.jpg", "image/jpeg")
     image_key, thumb_key = target.key(links.image_url), target.key(links.thumb_url)
 
-    info = wait_until(
-        "the avatar has 3 copies",
-        lambda: (i := mogile.file_info(image_key, devices=True)).devcount >= 3 and i,
-        REPLICATION_DEADLINE,
-    )
+    def replicated():
+        info = mogile.file_info(image_key, devices=True)
+        return info if info.devcount >= 3 else None
+
+    info = wait_until("the avatar has 3 copies", replicated, REPLICATION_DEADLINE)
     assert info.cls == "avatar"
     assert info.devcount == 3 and len(set(info.devids)) == 3
 

@@ -75,7 +75,7 @@ def rendered_size(page, selector: str) -> tuple[int, int]:
 
 
 def test_sign_up_and_upload_in_a_browser(target: Target, browser, shots: Path):
-    username = new_username()
+    username = new_username("ada_", 6)
     context = browser.new_context(base_url=target.site_url, viewport=VIEWPORT)
     context.set_default_timeout(TIMEOUT_MS)
     try:
