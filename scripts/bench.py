@@ -262,9 +262,10 @@ def run(args: argparse.Namespace) -> int:
             ]
             rss_before = rss_kib(front_pid)
             results = []
+            # perlbal.conf loads NoDelay; (a)-(d) measure stock Perlbal 1.80 without it.
+            perlbal_command(stack.mgmt_address, "SET site.plugins = none")
             for target in targets:
                 if target.name == "b+":
-                    perlbal_command(stack.mgmt_address, "LOAD NoDelay")
                     perlbal_command(stack.mgmt_address, "SET site.plugins = NoDelay")
                 size = REPROXY_CACHE_SIZE if target.name.startswith("c") else 0
                 perlbal_command(stack.mgmt_address, f"SET site.reproxy_cache_maxsize = {size}")

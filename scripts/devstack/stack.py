@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 CLUSTER_FILE = ROOT / "mogile" / "cluster.toml"
 BOOTSTRAP = ROOT / "scripts" / "bootstrap.py"
 PERLBAL_START = ROOT / "perlbal" / "start"
-PLUGINS = ROOT / "perlbal" / "plugins"
 STEP_TIMEOUT = 60.0  # every wait and one-shot command is bounded by this
 
 
@@ -349,10 +348,7 @@ class DevStack:
                 "PERLBAL_LISTEN": f"{LOOPBACK}:{c.front_port}",
                 "PERLBAL_MGMT_LISTEN": f"{LOOPBACK}:{c.mgmt_port}",
                 "PERLBAL_NODEFILE": str(self.var / "perlbal-app-servers"),
-                # Our plugins (perlbal/plugins), for LOAD in the config or the console.
-                "PERL5LIB": os.pathsep.join(
-                    p for p in (str(PLUGINS), os.environ.get("PERL5LIB", "")) if p
-                ),
+                "PERLBAL_UPLOADS_PATH": str(self.var / "perlbal-uploads"),
             }
         )
         if c.reproxy_cache_maxsize is not None:
