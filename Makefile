@@ -7,10 +7,11 @@ COMPOSE ?= docker compose
 SITE_URL ?= http://127.0.0.1:8080
 
 .DEFAULT_GOAL := help
-.PHONY: help up down clean logs ps bootstrap e2e test test-unit test-integration lint dev dev-down bench deps
+.PHONY: help docker-check up down clean logs ps bootstrap e2e test test-unit test-integration \
+	test-e2e lint dev dev-down dev-status bench screenshots deps
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 # -- the compose cluster ---------------------------------------------------------
 
@@ -67,3 +68,21 @@ test-unit: $(VENV)/.installed ## Only the fast unit tests
 
 test-integration: $(VENV)/.installed ## Only the integration suite (set MOGILEFS_TRACKERS to use a real cluster)
 	$(PY) -m pytest -m integration
+
+test-e2e: $(VENV)/.installed ## Only the end-to-end suite (starts its own native stack, or E2E_SITE_URL=...)
+	$(PY) -m pytest -m e2e
+
+dev: deps ## The compose topology natively, no Docker: http://127.0.0.1:8080 (Ctrl-C stops it)
+	$(PY) scripts/devstack up
+
+dev-down: ## Stop what `make dev` started (also after a crash)
+	$(PY) scripts/devstack down
+
+dev-status: ## What `make dev` runs, and whether the site answers
+	$(PY) scripts/devstack status
+
+bench: deps ## Perlbal reproxy benchmark on a fresh native stack (about 2 minutes)
+	$(PY) scripts/bench.py
+
+screenshots: deps ## Refresh docs/screenshots with the browser test
+	E2E_SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -m e2e tests/e2e/test_browser.py

@@ -79,9 +79,14 @@ def make_plan(
     domains: Mapping[str, Mapping[str, ClassInfo]],
     hosts: Sequence[HostInfo],
     devices: Sequence[DeviceInfo],
+    *,
+    namespace_only: bool = False,
 ) -> Plan:
+    """The changes that make the tracker match ``desc`` (only domain and classes if asked)."""
     plan = Plan()
     _plan_domain(plan, desc, domains)
+    if namespace_only:
+        return plan
     hostids = _plan_hosts(plan, desc, hosts)
     _plan_devices(plan, desc, devices, hostids, {h.hostid: h.name for h in hosts})
     for cls in desc.classes:
@@ -361,6 +366,11 @@ def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> argpar
         help="per tracker command; admin commands can take 2.5 s (%(default)s)",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    parser.add_argument(
+        "--namespace-only",
+        action="store_true",
+        help="only the domain and classes: leave hosts and devices (an existing cluster's) alone",
+    )
     args = parser.parse_args(argv)
     if args.wait < 0:
         parser.error("--wait must be 0 or more")
@@ -395,7 +405,10 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO) -> No
     )
     admin = ClusterAdmin(args.trackers, timeout=args.timeout)
     try:
-        plan = make_plan(desc, admin.get_domains(), admin.get_hosts(), admin.get_devices())
+        if args.namespace_only:
+            plan = make_plan(desc, admin.get_domains(), [], [], namespace_only=True)
+        else:
+            plan = make_plan(desc, admin.get_domains(), admin.get_hosts(), admin.get_devices())
         print_plan(plan, out)
         if plan.conflicts:
             raise BootstrapError(
@@ -408,7 +421,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO) -> No
                 print(f"  (already there: {change.summary})", file=out, flush=True)
         if plan.changes:
             print(f"Applied {len(plan.changes)} change(s).", file=out)
-        if args.wait > 0:
+        if args.wait > 0 and not args.namespace_only:
             wait_until_ready(admin, desc, args.wait, args.poll, out)
     finally:
         admin.close()

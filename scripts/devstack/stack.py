@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from . import deps, namespace
+from . import deps
 from .config import LOOPBACK, ROOT, StackConfig
 from .net import NotReady, http_status, memcached_answers, port_free, tcp_open, wait_for
 from .procs import Supervisor, running_in_record
@@ -290,23 +290,21 @@ class DevStack:
         migrate = self._spawn_oneshot(
             "migrate", [sys.executable, "app/manage.py", "migrate", "--noinput"], self.site_env()
         )
+        argv = [
+            sys.executable,
+            str(BOOTSTRAP),
+            "--cluster",
+            str(CLUSTER_FILE),
+            "--trackers",
+            ",".join(self.trackers),
+            "--wait",
+            str(int(STEP_TIMEOUT)),
+        ]
+        if self.config.external:
+            # Somebody else's cluster: ensure the domain and classes, touch nothing else.
+            argv.append("--namespace-only")
         try:
-            if self.config.external:
-                namespace.ensure(self.trackers, CLUSTER_FILE, self.cluster_env(), self.out)
-            else:
-                argv = [
-                    sys.executable,
-                    str(BOOTSTRAP),
-                    "--cluster",
-                    str(CLUSTER_FILE),
-                    "--trackers",
-                    ",".join(self.trackers),
-                    "--wait",
-                    str(int(STEP_TIMEOUT)),
-                ]
-                self._run("bootstrap", argv, self.cluster_env())
-        except namespace.NamespaceError as exc:
-            raise StackError(str(exc)) from None
+            self._run("bootstrap", argv, self.cluster_env())
         finally:
             self._finish_oneshot("migrate", migrate)
 

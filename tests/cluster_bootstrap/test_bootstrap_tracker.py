@@ -169,3 +169,16 @@ def test_the_script_runs_from_the_command_line(
     assert result.returncode == 0, result.stderr
     assert "+ create domain avatars" in result.stdout
     assert admin.get_domains() == {}  # a dry run changes nothing
+
+
+def test_namespace_only_creates_domain_and_classes_and_touches_no_host(
+    empty_cluster: MogileCluster, admin: ClusterAdmin
+) -> None:
+    code, out, err = run(empty_cluster, "--namespace-only", "--wait", "20")
+    assert (code, err) == (0, "")
+    assert "+ create domain avatars" in out
+    assert "host" not in out.split("Plan:", 1)[1]
+    assert set(admin.get_domains()["avatars"]) == {"default", "avatar", "thumb"}
+    assert admin.get_hosts() == [] and admin.get_devices() == []
+    code, out, _ = run(empty_cluster, "--namespace-only")
+    assert code == 0 and "Plan: nothing to do" in out
