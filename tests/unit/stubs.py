@@ -13,6 +13,20 @@ from urllib.parse import parse_qsl
 Answer = Callable[[str, dict[str, str]], bytes | None]
 
 
+class _QuietTCPServer(socketserver.ThreadingTCPServer):
+    """Clients that hang up mid-exchange are part of the tests, not errors to print."""
+
+    allow_reuse_address = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
+class _QuietHTTPServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
 class StubTracker:
     """Answers each request line with ``answer(command, args)``; ``None`` closes the socket."""
 
@@ -34,8 +48,7 @@ class StubTracker:
                         return
                     self.wfile.write(reply)
 
-        socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietTCPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
@@ -88,7 +101,7 @@ class StubNode:
 
             do_HEAD = do_GET
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
