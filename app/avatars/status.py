@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from .models import Avatar
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from django_mogilefs.cluster import DeviceInfo
 
-GOOD_DEVICE_STATES = {"alive"}
-GOOD_OBSERVED_STATES = {"writeable"}
+logger = logging.getLogger(__name__)
 
 
 def cluster_admin():
@@ -28,18 +28,23 @@ def cluster_admin():
     return ClusterAdmin(settings.MOGILEFS_TRACKERS)
 
 
+def used_percent(mb_used: int | None, mb_total: int | None) -> float | None:
+    """Share of a device (or of all devices) in use, for the space bars."""
+    if not mb_total or mb_used is None:
+        return None
+    return round(100.0 * mb_used / mb_total, 1)
+
+
 @dataclass
 class DeviceRow:
-    devid: int
+    """A device as the tracker reports it, with its host's name."""
+
+    device: DeviceInfo
     host: str
-    status: str
-    observed_state: str
-    weight: int | None
-    mb_total: int | None
-    mb_used: int | None
-    mb_free: int | None
-    ok: bool
-    used_percent: float | None
+
+    @property
+    def used_percent(self) -> float | None:
+        return used_percent(self.device.mb_used, self.device.mb_total)
 
 
 @dataclass
@@ -81,34 +86,14 @@ def cluster_status(recent: int = 20) -> dict[str, Any]:
         admin.close()
 
     host_names = {h.hostid: h.name for h in hosts}
-    device_rows = []
-    for d in devices:
-        used = None
-        if d.mb_total and d.mb_used is not None:
-            used = round(100.0 * d.mb_used / d.mb_total, 1)
-        device_rows.append(
-            DeviceRow(
-                devid=d.devid,
-                host=host_names.get(d.hostid, f"host {d.hostid}"),
-                status=d.status,
-                observed_state=d.observed_state,
-                weight=d.weight,
-                mb_total=d.mb_total,
-                mb_used=d.mb_used,
-                mb_free=d.mb_free,
-                ok=d.status in GOOD_DEVICE_STATES and d.observed_state in GOOD_OBSERVED_STATES,
-                used_percent=used,
-            )
-        )
+    device_rows = [DeviceRow(d, host_names.get(d.hostid, f"host {d.hostid}")) for d in devices]
     classes = domains.get(settings.MOGILEFS_DOMAIN, {})
     totals = {
         "mb_total": sum(d.mb_total or 0 for d in devices),
         "mb_used": sum(d.mb_used or 0 for d in devices),
         "mb_free": sum(d.mb_free or 0 for d in devices),
     }
-    totals["used_percent"] = (
-        round(100.0 * totals["mb_used"] / totals["mb_total"], 1) if totals["mb_total"] else None
-    )
+    totals["used_percent"] = used_percent(totals["mb_used"], totals["mb_total"])
     return {
         "hosts": hosts,
         "devices": device_rows,

@@ -12,6 +12,18 @@ from .stubs import StubTracker, closed_port
 pytestmark = pytest.mark.unit
 
 
+def counting_socket(attempts):
+    """A socket module that records every address it connects to."""
+
+    class Counting:
+        @staticmethod
+        def create_connection(address, timeout=None):
+            attempts.append(address)
+            return socket.create_connection(address, timeout=timeout)
+
+    return Counting
+
+
 @pytest.fixture
 def tracker():
     stub = StubTracker(lambda cmd, args: b"OK \r\n")
@@ -38,14 +50,7 @@ def test_fails_over_from_a_refused_tracker(tracker):
 def test_skips_a_dead_tracker_until_dead_timeout(tracker, monkeypatch):
     dead = closed_port()
     attempts = []
-    real = socket.create_connection
-
-    class Counting:
-        @staticmethod
-        def create_connection(address, timeout=None):
-            attempts.append(address)
-            return real(address, timeout=timeout)
-
+    Counting = counting_socket(attempts)
     pool = TrackerPool([dead, tracker.address], dead_timeout=60, socket_module=Counting)
     for _ in range(10):
         pool.request("noop")
@@ -57,14 +62,7 @@ def test_a_dead_tracker_is_tried_again_after_dead_timeout(tracker, monkeypatch):
     monkeypatch.setattr("random.randrange", lambda n: 0)  # always start at the dead one
     dead = closed_port()
     attempts = []
-    real = socket.create_connection
-
-    class Counting:
-        @staticmethod
-        def create_connection(address, timeout=None):
-            attempts.append(address)
-            return real(address, timeout=timeout)
-
+    Counting = counting_socket(attempts)
     pool = TrackerPool([dead, tracker.address], dead_timeout=0, socket_module=Counting)
     pool.request("noop")
     pool._trackers[1].idle.clear()  # force a new connection each time
