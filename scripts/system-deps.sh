@@ -7,8 +7,12 @@
 set -o errexit -o pipefail -o nounset
 
 # perlbal: storage nodes and the front proxy; memcached: the path cache;
-# chromium: the browser test; shellcheck: the shell script checks.
-packages=(perlbal libperlbal-xs-httpheaders-perl memcached chromium shellcheck)
+# chromium: the browser test; shellcheck: the shell script checks;
+# mariadb-server: the MySQL tests' private server (tests/site_mysql);
+# gcc, libc6-dev, python3-dev, pkg-config, libmariadb-dev: building mysqlclient
+# (mysqlclient has no wheel for Linux).
+packages=(perlbal libperlbal-xs-httpheaders-perl memcached chromium shellcheck
+  mariadb-server gcc libc6-dev python3-dev pkg-config libmariadb-dev)
 
 missing=()
 for pkg in "${packages[@]}"; do
