@@ -4,6 +4,13 @@ Modelled on pymemcache's ``HashClient``: each tracker that fails is recorded wit
 the time it failed and skipped for ``dead_timeout`` seconds; the request moves on
 to the next tracker. Only transport failures (refused, timed out, closed) fail
 over; an ``ERR`` answer is the tracker's verdict and is raised as it is.
+
+Retries: an idle pooled connection the tracker has closed is replaced and the
+request sent once more (it never reached the tracker). A request that timed out
+is never sent again to the same tracker, but it does move on to the next one, as
+failover requires: a tracker that was only slow may then have run it too (a
+second ``delete`` answers ``unknown_key``). Keep ``timeout`` well above the
+tracker's slowest command so that this stays the exception.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import select
 import socket
 import threading
 import time
@@ -27,20 +35,35 @@ MAX_LINE = 4 * 1024 * 1024  # get_hosts/list_keys answers are long, never megaby
 
 
 def parse_trackers(trackers: str | Sequence[str]) -> list[tuple[str, int]]:
-    """Turn ``"h1:7001,h2"`` or ``["h1:7001", "h2"]`` into ``[("h1", 7001), ("h2", 7001)]``."""
+    """Turn ``"h1:7001,h2"`` or ``["h1:7001", "[::1]:7001"]`` into ``(host, port)`` pairs.
+
+    A missing port is 7001; IPv6 addresses take brackets when a port follows.
+    """
     items = trackers.split(",") if isinstance(trackers, str) else list(trackers)
     result = []
     for item in (i.strip() for i in items):
         if not item:
             continue
-        host, _, port = item.rpartition(":") if ":" in item else (item, "", "")
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else rest
+        elif item.count(":") == 1:
+            host, _, port = item.partition(":")
+        else:  # a name, an IPv4 address, or a bare IPv6 address: no port
+            host, port = item, ""
         try:
-            result.append((host or item, int(port) if port else DEFAULT_PORT))
+            if not host:
+                raise ValueError("empty host")
+            result.append((host, int(port) if port else DEFAULT_PORT))
         except ValueError as exc:
             raise ValueError(f"Invalid tracker address {item!r}: expected host:port") from exc
     if not result:
         raise ValueError("No MogileFS tracker configured (expected host:port, ...)")
     return result
+
+
+class _StaleConnection(ConnectionError):
+    """A pooled connection turned out closed before any byte of an answer came back."""
 
 
 class _Connection:
@@ -50,13 +73,37 @@ class _Connection:
         self.sock = sock
         self.sock.settimeout(timeout)
 
+    def is_stale(self) -> bool:
+        """True if the tracker closed this idle connection (or it has unread bytes)."""
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)  # EOF, a reset, or a stray line: unusable either way
+
     def request(self, line: bytes) -> bytes:
-        self.sock.sendall(line)
+        """Send ``line`` and read one answer line.
+
+        A reset or end of file before any byte of the answer raises
+        :class:`_StaleConnection`; a timeout raises ``TimeoutError`` as it is, because
+        the tracker may be working on the request and it must not be sent again here.
+        """
+        try:
+            self.sock.sendall(line)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise _StaleConnection(str(exc)) from exc
         buf = b""
         while not buf.endswith(b"\n"):
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError as exc:
+                if not buf:
+                    raise _StaleConnection(str(exc)) from exc
+                raise
             if not chunk:
-                raise ConnectionError("tracker closed the connection without answering")
+                if not buf:
+                    raise _StaleConnection("tracker closed the connection without answering")
+                raise ConnectionError("tracker closed the connection in the middle of an answer")
             buf += chunk
             if len(buf) > MAX_LINE:
                 raise ProtocolError("tracker response line is too long")
@@ -161,11 +208,14 @@ class TrackerPool:
         if conn is not None:
             try:
                 response = conn.request(line)
-            except (OSError, ProtocolError) as exc:
-                # A pooled connection may have been closed by the tracker while idle;
-                # a fresh connection decides whether the tracker itself is down.
+            except _StaleConnection as exc:
+                # The tracker dropped this idle connection: the request never reached
+                # it, so it is sent once more, on a fresh connection.
                 conn.close()
-                logger.debug("Reused connection to %s failed (%s); reconnecting", tracker, exc)
+                logger.debug("Idle connection to %s was closed (%s); reconnecting", tracker, exc)
+            except BaseException:
+                conn.close()  # never reuse a socket that timed out or broke mid-answer
+                raise
             else:
                 self._give_back(tracker, conn)
                 return response
@@ -173,7 +223,7 @@ class TrackerPool:
         try:
             response = conn.request(line)
         except BaseException:
-            conn.close()  # never reuse a socket that timed out or broke mid-answer
+            conn.close()
             raise
         self._give_back(tracker, conn)
         return response
@@ -185,8 +235,12 @@ class TrackerPool:
         return _Connection(sock, self.timeout)
 
     def _take_idle(self, tracker: _Tracker) -> _Connection | None:
-        with self._lock:
-            return tracker.idle.pop() if tracker.idle else None
+        while True:
+            with self._lock:
+                conn = tracker.idle.pop() if tracker.idle else None
+            if conn is None or not conn.is_stale():
+                return conn
+            conn.close()
 
     def _give_back(self, tracker: _Tracker, conn: _Connection) -> None:
         with self._lock:

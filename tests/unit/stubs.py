@@ -34,6 +34,7 @@ class StubTracker:
         self.answer = answer
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.raw: list[bytes] = []
+        self.hang_up_after_answer = False  # close each connection after one answer
         stub = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -47,6 +48,8 @@ class StubTracker:
                     if reply is None:
                         return
                     self.wfile.write(reply)
+                    if stub.hang_up_after_answer:
+                        return
 
         self.server = _QuietTCPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -2,6 +2,7 @@
 
 import socket
 import threading
+import time
 
 import pytest
 from django_mogilefs.exceptions import TrackerUnavailableError, UnknownKeyError
@@ -38,6 +39,11 @@ def test_parse_trackers_accepts_strings_and_lists():
         parse_trackers("")
     with pytest.raises(ValueError):
         parse_trackers("a:notaport")
+    assert parse_trackers("[::1]:7002,[fe80::1],::1") == [
+        ("::1", 7002),
+        ("fe80::1", 7001),
+        ("::1", 7001),
+    ]
 
 
 def test_fails_over_from_a_refused_tracker(tracker):
@@ -48,6 +54,7 @@ def test_fails_over_from_a_refused_tracker(tracker):
 
 
 def test_skips_a_dead_tracker_until_dead_timeout(tracker, monkeypatch):
+    monkeypatch.setattr("random.randrange", lambda n: 0)  # the dead one comes first
     dead = closed_port()
     attempts = []
     Counting = counting_socket(attempts)
@@ -98,35 +105,71 @@ def test_all_trackers_down_is_a_typed_error():
     assert "noop" in str(info.value)
 
 
-def test_tracker_closing_without_reply_fails_over(tracker):
+def test_tracker_closing_without_reply_fails_over(tracker, monkeypatch):
+    monkeypatch.setattr("random.randrange", lambda n: 0)  # the silent one comes first
     silent = StubTracker(lambda cmd, args: None)  # closes the socket without answering
     try:
         pool = TrackerPool([silent.address, tracker.address])
         for _ in range(4):
             assert pool.request("noop") == {}
+        assert silent.commands() == ["noop"], "a dead tracker is skipped afterwards"
+        assert len(tracker.requests) == 4
     finally:
         silent.close()
 
 
-def test_read_timeout_fails_over_and_the_socket_is_closed_not_reused(tracker, monkeypatch):
-    monkeypatch.setattr("random.randrange", lambda n: 0)  # start at the slow one
-    hold = threading.Event()
+def test_a_timed_out_request_is_not_sent_again_to_the_same_tracker():
+    """A pooled connection that times out is dropped, and the request is not resent on it."""
+    release = threading.Event()
+    calls = []
 
-    def never(cmd, args):
-        hold.wait(5)
+    def answer(cmd, args):
+        calls.append(cmd)
+        if cmd == "delete":
+            release.wait(5)  # slower than the client's timeout
         return b"OK \r\n"
 
-    slow = StubTracker(never)
+    slow = StubTracker(answer)
     try:
-        pool = TrackerPool([slow.address, tracker.address], timeout=0.3, dead_timeout=60)
-        for _ in range(3):
-            assert pool.request("noop") == {}
-        slow_tracker = next(t for t in pool._trackers if str(t) == slow.address)
-        assert slow_tracker.failed_at is not None
-        assert slow_tracker.idle == [], "a timed-out socket must never go back to the pool"
+        pool = TrackerPool([slow.address], timeout=0.3, dead_timeout=60)
+        pool.request("noop")  # leaves a pooled connection
+        pooled = pool._trackers[0].idle[0]
+        started = time.monotonic()
+        with pytest.raises(TrackerUnavailableError):
+            pool.request("delete", {"domain": "d", "key": "k"})
+        elapsed = time.monotonic() - started
+        assert calls.count("delete") == 1, "the request must not be sent twice"
+        assert elapsed < 0.55, f"waited {elapsed:.2f} s: more than one timeout"
+        assert pooled.sock.fileno() == -1, "the timed-out socket is closed"
+        assert pool._trackers[0].idle == []
+        release.set()
+        # The tracker answers again: a fresh connection, and the late answer never leaks in.
+        pool._trackers[0].failed_at = None
+        assert pool.request("noop", {"callid": "2"}) == {}
     finally:
-        hold.set()
+        release.set()
         slow.close()
+
+
+def test_an_idle_connection_closed_by_the_tracker_is_replaced_transparently():
+    served = []
+
+    def answer_then_hang_up(cmd, args):
+        served.append(cmd)
+        return b"OK \r\n"
+
+    stub = StubTracker(answer_then_hang_up)
+    stub.hang_up_after_answer = True  # the tracker closes each connection when idle
+    try:
+        pool = TrackerPool([stub.address], dead_timeout=60)
+        pool.request("noop")
+        assert len(pool._trackers[0].idle) == 1
+        time.sleep(0.1)  # let the close arrive
+        assert pool.request("noop") == {}
+        assert served == ["noop", "noop"]
+        assert pool._trackers[0].failed_at is None
+    finally:
+        stub.close()
 
 
 def test_err_answers_do_not_fail_over():
@@ -168,16 +211,3 @@ def test_connect_timeout_is_passed_to_connect():
     with pytest.raises(TrackerUnavailableError):
         pool.request("noop")
     assert seen["timeout"] == 1.5
-
-
-def test_stale_pooled_connection_is_replaced_transparently():
-    stub = StubTracker(lambda cmd, args: b"OK \r\n")
-    pool = TrackerPool([stub.address], dead_timeout=60)
-    pool.request("noop")
-    # Simulate the tracker dropping an idle connection.
-    pool._trackers[0].idle[0].sock.shutdown(socket.SHUT_RDWR)
-    try:
-        assert pool.request("noop") == {}
-        assert pool._trackers[0].failed_at is None
-    finally:
-        stub.close()
