@@ -142,6 +142,10 @@ MOGILEFS_REPROXY_CACHE_FOR = env.parse_int(
 MOGILEFS_PATH_CACHE_TIMEOUT = env.parse_int(
     env.get("MOGILEFS_PATH_CACHE_TIMEOUT"), 3600, name="MOGILEFS_PATH_CACHE_TIMEOUT"
 )
+# Only these peers may be answered with storage URLs (X-REPROXY-URL): the Perlbal in front.
+MOGILEFS_REPROXY_FROM = env.parse_list(
+    env.get("MOGILEFS_REPROXY_FROM"), ["127.0.0.1/32", "::1/128"]
+)
 MOGILEFS_AVATAR_CLASS = env.get("MOGILEFS_AVATAR_CLASS", "avatar")
 MOGILEFS_THUMB_CLASS = env.get("MOGILEFS_THUMB_CLASS", "thumb")
 # The serve view is mounted under MOGILEFS_MEDIA_URL when that is a path on this site

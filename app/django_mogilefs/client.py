@@ -21,7 +21,7 @@ from typing import BinaryIO
 import requests
 
 from .cluster import ClassInfo, parse_domains
-from .exceptions import NoneMatchError, StorageNodeError, UnknownKeyError
+from .exceptions import MogileFSError, NoneMatchError, StorageNodeError, UnknownKeyError
 from .nodes import CHUNK_SIZE, StorageHTTP
 from .protocol import numbered, validate_key
 from .tracker import TrackerPool
@@ -195,10 +195,6 @@ class MogileFSClient:
             f"No storage node served {key!r}: " + "; ".join(errors or ["no paths"])
         )
 
-    def open_stream(self, paths: Sequence[str]) -> requests.Response:
-        """The first ``200`` streaming response among ``paths``; the caller closes it."""
-        return self.http.get(paths)
-
     def _download(self, path: str) -> BinaryIO:
         response = self.http.get([path])
         expected = response.headers.get("Content-Length")
@@ -219,27 +215,51 @@ class MogileFSClient:
     # -- listing ---------------------------------------------------------------
 
     def list_keys(self, prefix: str = "", *, after: str | None = None) -> Iterator[str]:
-        """Every key starting with ``prefix``, in the tracker's order, across all pages."""
+        """Every key starting with ``prefix``, in the tracker's order, across all pages.
+
+        The tracker matches ``after`` against the prefix as a Perl regular expression
+        and uses the prefix in an SQL ``LIKE``, so a prefix with ``%``, ``\\`` or regex
+        metacharacters is listed from its longest plain leading part and filtered here.
+        """
+        plain = _plain_prefix(prefix)
+        for key in self._list_pages(plain, after):
+            if key.startswith(prefix):
+                yield key
+
+    def _list_pages(self, prefix: str, after: str | None) -> Iterator[str]:
         while True:
             try:
                 data = self._call("list_keys", prefix=prefix or None, after=after, limit=LIST_PAGE)
             except NoneMatchError:
-                return
+                return  # the tracker's way of saying "no more keys"
             keys = numbered(data, "key_count", "key_%d")
             yield from keys
-            if len(keys) < LIST_PAGE or not data.get("next_after"):
+            after = data.get("next_after") or (keys[-1] if keys else None)
+            if not keys or not after:
                 return
-            after = data["next_after"]
 
     # -- classes ---------------------------------------------------------------
 
     def classes(self, *, refresh: bool = False) -> dict[str, ClassInfo]:
-        """This domain's classes, cached for a minute (they change rarely)."""
+        """This domain's classes, cached for a minute (they change rarely).
+
+        The tracker is asked outside the lock; if it cannot answer, the last known
+        classes are used again rather than failing every upload.
+        """
         with self._classes_lock:
-            if refresh or time.monotonic() - self._classes_at > CLASS_CACHE_SECONDS:
-                domains = parse_domains(self.pool.request("get_domains"))
-                self._classes = domains.get(self.domain, {})
-                self._classes_at = time.monotonic()
+            fresh = time.monotonic() - self._classes_at <= CLASS_CACHE_SECONDS
+            if fresh and not refresh:
+                return self._classes
+        try:
+            domains = parse_domains(self.pool.request("get_domains"))
+        except MogileFSError:
+            if self._classes_at < 0:
+                raise
+            logger.warning("Could not refresh the classes of %r; using the last known", self.domain)
+            return self._classes
+        with self._classes_lock:
+            self._classes = domains.get(self.domain, {})
+            self._classes_at = time.monotonic()
             return self._classes
 
     def _hashtype(self, cls: str | None) -> str | None:
@@ -251,6 +271,17 @@ class MogileFSClient:
     def close(self) -> None:
         self.pool.close()
         self.http.close()
+
+
+_LIKE_OR_REGEX = set("%\\*+?^$()[]{}|")
+
+
+def _plain_prefix(prefix: str) -> str:
+    """The leading part of ``prefix`` that is safe in the tracker's LIKE and regex."""
+    for i, char in enumerate(prefix):
+        if char in _LIKE_OR_REGEX:
+            return prefix[:i]
+    return prefix
 
 
 def _destinations(opened: dict[str, str]) -> list[tuple[str, str]]:

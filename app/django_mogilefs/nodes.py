@@ -40,7 +40,7 @@ class StorageHTTP:
             if not 200 <= response.status_code < 300:
                 raise StorageNodeError(f"PUT {url} answered HTTP {response.status_code}")
 
-    def get(self, urls: Sequence[str]) -> requests.Response:
+    def get(self, urls: Sequence[str], *, method: str = "GET") -> requests.Response:
         """Return the first ``200`` streaming response among ``urls`` (tried in order).
 
         The caller must close the response. Raises :class:`StorageNodeError` when
@@ -49,7 +49,7 @@ class StorageHTTP:
         errors = []
         for url in urls:
             try:
-                response = self.session.get(url, stream=True, timeout=self.timeout)
+                response = self.session.request(method, url, stream=True, timeout=self.timeout)
             except requests.RequestException as exc:
                 errors.append(f"{url}: {exc}")
                 continue

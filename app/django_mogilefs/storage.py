@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import hashlib
+import ipaddress
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from django.conf import settings
@@ -45,7 +46,16 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "path_cache_timeout": ("MOGILEFS_PATH_CACHE_TIMEOUT", 300),
     "cache_control": ("MOGILEFS_CACHE_CONTROL", "public, max-age=3600"),
     "reproxy_cache_for": ("MOGILEFS_REPROXY_CACHE_FOR", 60),
+    "reproxy_from": ("MOGILEFS_REPROXY_FROM", ("127.0.0.1/32", "::1/128")),
 }
+
+
+INCOMPLETE_PATHS_TIMEOUT = 5  # seconds
+
+
+class Located(NamedTuple):
+    paths: list[str]
+    complete: bool  # every copy the class asks for is among the paths
 
 
 @deconstructible(path="django_mogilefs.storage.MogileFSStorage")
@@ -85,7 +95,16 @@ class MogileFSStorage(Storage):
                 raise ImproperlyConfigured(f"MogileFSStorage needs {setting}/{name} to be set")
         if not str(config["media_url"]).endswith("/"):
             raise ImproperlyConfigured("MOGILEFS_MEDIA_URL/media_url must end with a slash")
+        config["reproxy_from"] = _networks(config["reproxy_from"])
         return config
+
+    def trusts_proxy(self, address: str | None) -> bool:
+        """Whether a request from ``address`` may be answered with storage URLs."""
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in network for network in self.config["reproxy_from"])
 
     @cached_property
     def client(self) -> MogileFSClient:
@@ -202,7 +221,11 @@ class MogileFSStorage(Storage):
         in place (saving again makes a new fid), so the write time of the copy is
         the file's time; replicas may be a few seconds later than the original.
         """
-        for path in self.paths(name):
+        try:
+            paths = self.paths(name)
+        except UnknownKeyError as exc:
+            raise FileNotFoundError(f"No such file in MogileFS: {name!r}") from exc
+        for path in paths:
             try:
                 response = self.client.http.session.head(path, timeout=self.client.http.timeout)
             except OSError:
@@ -224,21 +247,50 @@ class MogileFSStorage(Storage):
         return f"mogilefs:paths:{self.config['domain']}:{digest}"
 
     def paths(self, name: str) -> list[str]:
-        """The storage node URLs of ``name`` (``pathcount`` of them, no HEAD check), cached.
+        """The storage node URLs of ``name`` (at most ``pathcount``, no HEAD check), cached."""
+        return self.located(name).paths
 
-        The cache is Django's cache ``path_cache`` (alias); saving or deleting the
-        key through this storage invalidates it. Raises ``UnknownKeyError``.
+    def located(self, name: str) -> Located:
+        """The paths of ``name`` and whether they are all the copies it should have.
+
+        Cached in Django's cache ``path_cache``; saving or deleting the key through
+        this storage invalidates it. A file caught before replication finished (a
+        real tracker returns one path right after a store) or with a copy on a dead
+        device is cached for a few seconds only, so the missing paths show up soon.
+        Raises ``UnknownKeyError``.
         """
         cache = caches[self.config["path_cache"]]
         cache_key = self._paths_cache_key(name)
-        paths = cache.get(cache_key)
-        if not paths:
-            paths = self.client.get_paths(self._key(name), pathcount=int(self.config["pathcount"]))
-            cache.set(cache_key, paths, self.config["path_cache_timeout"])
-        return paths
+        cached = cache.get(cache_key)
+        if cached:
+            return Located(*cached)
+        key = self._key(name)
+        pathcount = int(self.config["pathcount"])
+        paths = self.client.get_paths(key, pathcount=pathcount)
+        complete = len(paths) >= pathcount or self._replicated(key, len(paths), pathcount)
+        timeout = self.config["path_cache_timeout"] if complete else INCOMPLETE_PATHS_TIMEOUT
+        cache.set(cache_key, (paths, complete), timeout)
+        return Located(paths, complete)
+
+    def _replicated(self, key: str, found: int, pathcount: int) -> bool:
+        """Whether ``found`` paths are every copy the file's class asks for."""
+        info = self.client.file_info(key)
+        wanted = self.client.classes().get(info.cls)
+        mindevcount = wanted.mindevcount if wanted else info.devcount
+        return found >= min(pathcount, max(info.devcount, mindevcount))
 
     def forget_paths(self, name: str) -> None:
         caches[self.config["path_cache"]].delete(self._paths_cache_key(name))
+
+
+def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    try:
+        return tuple(ipaddress.ip_network(i.strip(), strict=False) for i in items if i.strip())
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"MOGILEFS_REPROXY_FROM/reproxy_from must be IP addresses or networks: {exc}"
+        ) from exc
 
 
 def _seekable(content: File) -> bool:

@@ -43,7 +43,7 @@ def serve(request: HttpRequest, name: str, storage: str | None = None) -> HttpRe
     backend = _storage(storage)
     try:
         backend._key(name)
-        paths = backend.paths(name)
+        located = backend.located(name)
     except (SuspiciousFileOperation, ValueError, UnknownKeyError) as exc:
         raise Http404("No such file") from exc
     except TrackerUnavailableError as exc:
@@ -52,18 +52,45 @@ def serve(request: HttpRequest, name: str, storage: str | None = None) -> HttpRe
     except MogileFSError as exc:
         logger.error("Serving %r: %s", name, exc)
         return _unavailable(f"MogileFS could not locate the file ({exc}).")
+    if not located.paths:
+        logger.error("Serving %r: the tracker knows no live copy", name)
+        return _unavailable("No copy of the file is available right now; try again shortly.")
 
+    headers = _file_headers(name, backend.config["cache_control"])
+    if backend.config["serve_with_perlbal"] and _through_perlbal(request, backend):
+        cache_for = int(backend.config["reproxy_cache_for"]) if located.complete else 0
+        return _reproxy(located.paths, headers, cache_for)
+    return _stream(request, backend, name, located.paths, headers)
+
+
+def _file_headers(name: str, cache_control: str) -> dict[str, str]:
+    """Type from the key's extension; anything a browser could run is a download."""
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     headers = {
-        "Content-Type": mimetypes.guess_type(name)[0] or "application/octet-stream",
-        "Cache-Control": backend.config["cache_control"],
+        "Content-Type": content_type,
+        "Cache-Control": cache_control,
+        "X-Content-Type-Options": "nosniff",
     }
-    if backend.config["serve_with_perlbal"] and _through_perlbal(request):
-        return _reproxy(paths, headers, int(backend.config["reproxy_cache_for"]))
-    return _stream(request, backend, name, paths, headers)
+    if not _safe_inline(content_type):
+        headers["Content-Disposition"] = "attachment"
+    return headers
 
 
-def _through_perlbal(request: HttpRequest) -> bool:
-    return "reproxy-file" in request.headers.get("X-Proxy-Capabilities", "")
+def _safe_inline(content_type: str) -> bool:
+    major, _, minor = content_type.partition("/")
+    if major == "image":
+        return minor != "svg+xml"  # SVG can carry scripts
+    return major in ("audio", "video") or content_type == "text/plain"
+
+
+def _through_perlbal(request: HttpRequest, backend: MogileFSStorage) -> bool:
+    """Perlbal offers reproxying, and the request really comes from a trusted proxy.
+
+    Any client can send ``X-Proxy-Capabilities``; only a peer in ``reproxy_from``
+    (``MOGILEFS_REPROXY_FROM``) is believed, so storage URLs never leak to others.
+    """
+    offered = "reproxy-file" in request.headers.get("X-Proxy-Capabilities", "")
+    return offered and backend.trusts_proxy(request.META.get("REMOTE_ADDR"))
 
 
 def _reproxy(paths: list[str], headers: dict[str, str], cache_for: int) -> HttpResponse:
@@ -71,7 +98,8 @@ def _reproxy(paths: list[str], headers: dict[str, str], cache_for: int) -> HttpR
     response["X-REPROXY-URL"] = " ".join(paths)
     if cache_for > 0:
         # Perlbal replays only the headers named here on a reproxy-cache hit.
-        response["X-REPROXY-CACHE-FOR"] = f"{cache_for}; Content-Type Cache-Control"
+        names = " ".join(h for h in headers if h != "Content-Length")
+        response["X-REPROXY-CACHE-FOR"] = f"{cache_for}; {names}"
     return response
 
 
@@ -82,13 +110,14 @@ def _stream(
     paths: list[str],
     headers: dict[str, str],
 ) -> HttpResponse:
+    method = "HEAD" if request.method == "HEAD" else "GET"
     try:
-        upstream = backend.client.open_stream(paths)
+        upstream = backend.client.http.get(paths, method=method)
     except StorageNodeError:
         # Cached paths can be stale (a replica moved, a node died): ask the tracker once more.
         backend.forget_paths(name)
         try:
-            upstream = backend.client.open_stream(backend.paths(name))
+            upstream = backend.client.http.get(backend.paths(name), method=method)
         except UnknownKeyError as exc:
             raise Http404("No such file") from exc
         except MogileFSError as exc:
@@ -97,7 +126,7 @@ def _stream(
     length = upstream.headers.get("Content-Length")
     if length is not None:
         headers["Content-Length"] = length
-    if request.method == "HEAD":
+    if method == "HEAD":
         upstream.close()
         return HttpResponse(headers=headers)
     return StreamingHttpResponse(iter_response(upstream), headers=headers)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
@@ -69,6 +71,7 @@ class StubNode:
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
+        self.mtimes: dict[str, float] = {}
         self.status: dict[str, int] = {}
         self.log: list[tuple[str, str]] = []
         node = self
@@ -82,6 +85,10 @@ class StubNode:
             def _reply(self, status: int, body: bytes = b"") -> None:
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
+                if status == 200 and self.path in node.mtimes and self.command != "PUT":
+                    self.send_header(
+                        "Last-Modified", formatdate(node.mtimes[self.path], usegmt=True)
+                    )
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body)
@@ -92,10 +99,11 @@ class StubNode:
                 status = node.status.get(self.path, 200)
                 if status == 200:
                     node.files[self.path] = body
+                    node.mtimes[self.path] = time.time()
                 self._reply(status, b"stored" if status == 200 else b"<h1>Error</h1>")
 
             def do_GET(self) -> None:
-                node.log.append(("GET", self.path))
+                node.log.append((self.command, self.path))
                 status = node.status.get(self.path)
                 if status is None:
                     status = 200 if self.path in node.files else 404

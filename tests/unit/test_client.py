@@ -139,7 +139,7 @@ def test_list_keys_follows_every_page():
     finally:
         stub.close()
     assert got == keys
-    assert len(calls) == 3
+    assert len(calls) == 4, "pages of 1000, 1000, 500, then none_match ends it"
     assert all(c["limit"] == "1000" for c in calls)
 
 
@@ -181,3 +181,35 @@ def test_open_skips_a_missing_copy(cluster):
     cluster.node.files[cluster.dests[1]] = b"good copy"
     f = cluster.client.open("k", paths=[cluster.node.url("/missing"), cluster.paths[1]])
     assert f.seekable() and f.read() == b"good copy"
+
+
+@pytest.mark.parametrize("prefix", ["50%/", "c++/", "a\\b/", "x(y)/"])
+def test_prefixes_the_tracker_would_misread_are_filtered_here(prefix):
+    keys = sorted([prefix + "hit", prefix[:-2] + "Z/miss", prefix[0] + "/miss", "zzz"])
+    calls = []
+
+    def answer(cmd, args):
+        calls.append(args)
+        sent, after = args.get("prefix", ""), args.get("after", "")
+        page = [k for k in keys if k.startswith(sent) and k > after][: int(args["limit"])]
+        if not page:
+            return b"ERR none_match No+keys+match\r\n"
+        return ok(
+            key_count=len(page),
+            next_after=page[-1],
+            **{f"key_{i}": k for i, k in enumerate(page, 1)},
+        )
+
+    stub = StubTracker(answer)
+    try:
+        got = list(MogileFSClient([stub.address], "d").list_keys(prefix))
+    finally:
+        stub.close()
+    assert got == [prefix + "hit"]
+    assert all(not set(c.get("prefix", "")) & set("%\\+()") for c in calls)
+
+
+def test_classes_survive_a_tracker_outage_once_known(cluster):
+    assert "md5class" in cluster.client.classes()
+    cluster.tracker.close()
+    assert "md5class" in cluster.client.classes(refresh=True)

@@ -1,5 +1,7 @@
 """MogileFSStorage through Django's storage API, against a stub tracker and stub node."""
 
+import time
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 from django.core.files.base import ContentFile
@@ -183,10 +185,23 @@ def test_deconstructs_to_a_stable_path_with_its_options():
     assert kwargs == {"mogile_class": "avatar"}
 
 
-def test_modified_time_is_from_a_storage_node(storage, cluster):
+def test_modified_time_is_the_last_modified_of_a_copy(storage, cluster):
+    before = time.time()
     storage.save("t.txt", ContentFile(b"x"))
-    cluster.node.files[cluster.dests[0]] = b"x"
-    cluster.node.files[cluster.dests[1]] = b"x"
-    # The stub node sends no Last-Modified: the storage says it cannot tell.
+    modified = storage.get_modified_time("t.txt")
+    assert modified.tzinfo is not None  # USE_TZ is on
+    assert int(before) <= modified.timestamp() <= time.time() + 1
+    assert storage.get_created_time("t.txt") == modified
+
+
+def test_modified_time_of_an_unknown_file_is_file_not_found(storage):
+    with pytest.raises(FileNotFoundError):
+        storage.get_modified_time("nope.txt")
+
+
+def test_modified_time_without_any_last_modified_is_file_not_found(storage, cluster):
+    storage.save("t.txt", ContentFile(b"x"))
+    cluster.node.mtimes.clear()
+    storage.forget_paths("t.txt")
     with pytest.raises(FileNotFoundError):
         storage.get_modified_time("t.txt")
