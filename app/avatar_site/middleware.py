@@ -1,16 +1,21 @@
 """Middleware: refuse oversized request bodies early; answer the health check first.
 
-RequestSizeLimitMiddleware refuses request bodies that are too big, before anything
-reads them. Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` does not count uploaded files, and the
-CSRF middleware parses the whole multipart body before a view can look at the
-file's size. This middleware comes before it and answers ``413`` from the
-``Content-Length`` header alone, so a 2 GB upload is never spooled to disk.
+RequestSizeLimitMiddleware answers ``413`` to a request whose ``Content-Length`` is
+over ``REQUEST_MAX_BYTES``, judged from that header alone. Django's
+``DATA_UPLOAD_MAX_MEMORY_SIZE`` does not count uploaded files, and the CSRF
+middleware parses the whole multipart body (writing big files to temporary files)
+before a view can look at the file's size. This middleware comes before it: a
+refused body is never parsed, kept or written anywhere by Django.
 
-Before answering, a body of moderate size is read and thrown away: a server that
-closes a connection with unread data makes the kernel reset it, and a proxy in
-front (Perlbal) then drops the 413 and the user sees a broken connection instead
-of the message. Bodies past ``DRAIN_LIMIT`` are not worth reading; they get the
-413 and a closed connection.
+It is not left unread, though, up to ``DRAIN_LIMIT`` (64 MB): the body is read in
+64 KB chunks and thrown away, then the 413 is sent. A server that closes a
+connection with unread data makes the kernel reset it, and Perlbal, which streams
+request bodies to the app as they arrive (no ``buffer_uploads``, see
+perlbal/perlbal.conf), then drops the 413 and the user sees a broken connection
+instead of the message. Reading the body holds this app thread for as long as the
+client takes to send it. A body declared larger than ``DRAIN_LIMIT`` is not read: it
+gets the 413 at once and a closed connection, which the client may see as a reset
+instead of the answer.
 """
 
 from __future__ import annotations

@@ -182,7 +182,7 @@ STORAGES = {
 
 AVATAR_MAX_BYTES = env.parse_size(env.get("AVATAR_MAX_BYTES"), 5 * 1024**2, name="AVATAR_MAX_BYTES")
 AVATAR_MAX_PIXELS = env.parse_int(
-    env.get("AVATAR_MAX_PIXELS"), 40_000_000, name="AVATAR_MAX_PIXELS", minimum=1
+    env.get("AVATAR_MAX_PIXELS"), 16_000_000, name="AVATAR_MAX_PIXELS", minimum=1
 )
 AVATAR_THUMB_SIZE = env.parse_int(
     env.get("AVATAR_THUMB_SIZE"), 128, name="AVATAR_THUMB_SIZE", minimum=16
@@ -203,6 +203,16 @@ SESSION_COOKIE_SECURE = env.parse_bool(
     env.get("DJANGO_SECURE_COOKIES"), False, name="DJANGO_SECURE_COOKIES"
 )
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Behind a TLS terminator that sets X-Forwarded-Proto (and overwrites a client's):
+# trust it for request.is_secure(). Perlbal passes the header through unchanged, so
+# turn this on only when every request reaches Perlbal through that terminator.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if env.parse_bool(
+        env.get("DJANGO_SECURE_PROXY_SSL_HEADER"), False, name="DJANGO_SECURE_PROXY_SSL_HEADER"
+    )
+    else None
+)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

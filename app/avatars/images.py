@@ -10,7 +10,12 @@ The order matters for safety:
    warnings filter raise it, ``DecompressionBombWarning`` are refusals too;
 3. ``verify()`` checks the file's structure (PNG chunk CRCs...) without decoding;
 4. the image is opened again (``verify`` leaves it unusable) and fully decoded
-   while making the thumbnail, which catches truncated data.
+   while making the thumbnail, which catches truncated data. The decoded image is
+   shrunk before anything else is done with it (see :func:`_make_thumbnail`), so
+   the only full-size buffer is the decode itself: ``AVATAR_MAX_PIXELS`` x up to
+   4 bytes (64 MB for an RGBA image at the default 16 megapixels);
+5. the original's metadata (GPS position, camera, XMP, comments...) is removed
+   without re-encoding it (:mod:`avatars.metadata`); its EXIF orientation is kept.
 
 Every failure is an :class:`InvalidImage` with a message for the user.
 """
@@ -19,13 +24,26 @@ from __future__ import annotations
 
 import io
 import logging
+import math
+import threading
 from dataclasses import dataclass
 from typing import IO
 
 from django.template.defaultfilters import filesizeformat
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+from . import metadata
 
 logger = logging.getLogger(__name__)
+
+# The thumbnail is resampled from an image at least WORK_SCALE times its size.
+WORK_SCALE = 2
+# Converting the decoded image is done on tiles of at most this many pixels.
+TILE_PIXELS = 1024 * 1024
+# Decodes running at once in one process (gunicorn threads share it): each holds a
+# full-size decoded image, up to AVATAR_MAX_PIXELS x 4 bytes.
+DECODE_SLOTS = 2
+_decodes = threading.BoundedSemaphore(DECODE_SLOTS)
 
 # Pillow format -> (content type, file extension)
 ALLOWED_FORMATS: dict[str, tuple[str, str]] = {
@@ -57,7 +75,7 @@ class Thumbnail:
 
 @dataclass(frozen=True)
 class CheckedImage:
-    """An accepted upload: its bytes, what it is, and its thumbnail."""
+    """An accepted upload: its bytes (metadata removed), what it is, and its thumbnail."""
 
     data: bytes
     format: str
@@ -85,11 +103,12 @@ def check_image(
     limit = effective_pixel_limit(max_pixels)
     fmt, width, height = _identify(data, limit)
     _verify(data)
-    thumbnail = _make_thumbnail(data, thumb_size, limit)
+    thumbnail, orientation = _make_thumbnail(data, thumb_size, limit)
+    stripped = _strip_metadata(data, fmt, orientation, (width, height))
 
     content_type, extension = ALLOWED_FORMATS[fmt]
     return CheckedImage(
-        data=data,
+        data=stripped,
         format=fmt,
         content_type=content_type,
         extension=extension,
@@ -165,29 +184,38 @@ def _verify(data: bytes) -> None:
         ) from None
 
 
-def _make_thumbnail(data: bytes, size: int, max_pixels: int) -> Thumbnail:
+def _make_thumbnail(data: bytes, size: int, max_pixels: int) -> tuple[Thumbnail, int]:
     """A thumbnail within size x size, turned upright (EXIF orientation), JPEG or PNG.
 
-    Images with transparency stay PNG (RGBA); all others become JPEG. Animated
-    GIF and WebP give a still thumbnail of their first frame.
+    Also returns the EXIF orientation (1 to 8) that was applied. Images with
+    transparency stay PNG (RGBA); all others become JPEG. Animated GIF and WebP give
+    a still thumbnail of their first frame.
+
+    Memory: the decoded image is the only full-size copy made. It is shrunk by a
+    whole factor first (:func:`_shrink`, a tile at a time), and only that small
+    image is turned upright, converted and resampled; at most ``DECODE_SLOTS``
+    decodes run at once per process.
     """
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with _decodes, Image.open(io.BytesIO(data)) as im:
             im.seek(0)
+            # JPEGs are decoded at a reduced scale (1/2 to 1/8) when they are big enough.
+            im.draft("RGB", (size * WORK_SCALE, size * WORK_SCALE))
             # Decode everything once: a truncated file fails here, not half-way
-            # through a resize. JPEGs are decoded at a reduced scale (draft).
-            im.draft("RGB", (size * 2, size * 2))
+            # through a resize.
             im.load()
-            upright = ImageOps.exif_transpose(im)
-            if _has_alpha(upright):
-                picture, fmt, ctype, ext = upright.convert("RGBA"), "PNG", "image/png", "png"
+            orientation = _orientation(im)
+            if _has_alpha(im):
+                mode, fmt, ctype, ext = "RGBA", "PNG", "image/png", "png"
                 save_args: dict = {"optimize": True}
             else:
-                picture, fmt, ctype, ext = upright.convert("RGB"), "JPEG", "image/jpeg", "jpg"
+                mode, fmt, ctype, ext = "RGB", "JPEG", "image/jpeg", "jpg"
                 save_args = {"quality": 85, "optimize": True, "progressive": True}
-            picture.thumbnail((size, size), Image.Resampling.LANCZOS)
-            out = io.BytesIO()
-            picture.save(out, fmt, **save_args)
+            small = _shrink(im, mode, size)
+        picture = ImageOps.exif_transpose(small)
+        picture.thumbnail((size, size), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        picture.save(out, fmt, **save_args)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels(None, None, max_pixels) from None
     except Exception as exc:
@@ -195,13 +223,71 @@ def _make_thumbnail(data: bytes, size: int, max_pixels: int) -> Thumbnail:
         raise InvalidImage(
             "The image is damaged or truncated and cannot be read.", "corrupt"
         ) from None
-    return Thumbnail(
+    thumbnail = Thumbnail(
         data=out.getvalue(),
         content_type=ctype,
         extension=ext,
         width=picture.width,
         height=picture.height,
     )
+    return thumbnail, orientation
+
+
+def work_bound(size: int) -> int:
+    """The longest side of the image that is turned upright and resampled (< this)."""
+    return 2 * WORK_SCALE * size
+
+
+def _shrink(im: Image.Image, mode: str, size: int) -> Image.Image:
+    """The decoded ``im`` in ``mode``, shrunk by a whole factor below :func:`work_bound`.
+
+    The factor leaves at least ``WORK_SCALE`` x ``size`` pixels on the longest side
+    for the final (Lanczos) resampling, as Pillow's ``reducing_gap`` does. Converting
+    the whole image first (a palette image to RGBA, say) would make a full-size copy
+    at up to 4 bytes a pixel; here each tile of at most ``TILE_PIXELS`` is converted
+    and reduced on its own. Tiles are whole multiples of the factor, so the result is
+    what reducing the converted image in one piece gives. ``info`` (EXIF, ICC profile)
+    is kept, for ``exif_transpose``.
+    """
+    width, height = im.size
+    factor = max(1, max(width, height) // (WORK_SCALE * size))
+    if factor == 1:
+        return im.convert(mode)  # already smaller than work_bound(size)
+    side = max(1, math.isqrt(TILE_PIXELS) // factor) * factor
+    small = Image.new(mode, (-(-width // factor), -(-height // factor)))
+    for top in range(0, height, side):
+        for left in range(0, width, side):
+            tile = im.crop((left, top, min(left + side, width), min(top + side, height)))
+            small.paste(tile.convert(mode).reduce(factor), (left // factor, top // factor))
+    small.info = dict(im.info)
+    return small
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation Pillow applies (``exif_transpose``), 1 when none or invalid."""
+    value = im.getexif().get(ExifTags.Base.Orientation, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _strip_metadata(data: bytes, fmt: str, orientation: int, size: tuple[int, int]) -> bytes:
+    """``data`` without metadata; it must still open as the same format and size."""
+    try:
+        stripped = metadata.strip(data, fmt, orientation)
+        with Image.open(io.BytesIO(stripped)) as im:  # the header only: nothing decoded
+            if (im.format, im.size) != (fmt, size):
+                raise metadata.MetadataError(f"{im.format} {im.size} after stripping")
+            kept = Image.Exif()
+            kept.load(im.info.get("exif") or b"")  # not getexif(): for a PNG, it decodes
+            if fmt in metadata.EXIF_FORMATS and kept.get(ExifTags.Base.Orientation, 1) != (
+                orientation
+            ):
+                raise metadata.MetadataError("the orientation was lost")
+    except Exception as exc:
+        logger.info("Could not remove the image's metadata: %r", exc)
+        raise InvalidImage(
+            "The image is damaged or truncated and cannot be read.", "corrupt"
+        ) from None
+    return stripped
 
 
 def _has_alpha(im: Image.Image) -> bool:

@@ -4,7 +4,9 @@ The files are stored first, then the record is written in a transaction:
 
 * a storage failure (tracker down, no writeable device...) deletes whatever was
   already stored and raises :class:`StorageUnavailable`; the record is untouched;
-* a database failure deletes the new files again and re-raises;
+* a database failure (or an interrupt) before the commit deletes the new files again
+  and re-raises; once the record is committed they stay, even if deleting the
+  previous files then fails or is interrupted;
 * the previous files are deleted only once the new record is committed
   (``transaction.on_commit``), so a failed replace keeps the old avatar whole.
 
@@ -66,8 +68,18 @@ def set_avatar(user, checked: CheckedImage) -> Avatar:
         delete_files(stored)
         raise StorageUnavailable(str(exc)) from exc
 
+    # Set by the first on-commit callback: once the record is committed, the new files
+    # are the avatar's and are never cleaned up here, whatever a later callback (or a
+    # KeyboardInterrupt or SystemExit while they run) raises out of atomic().
+    committed = False
+
+    def mark_committed() -> None:
+        nonlocal committed
+        committed = True
+
     try:
         with transaction.atomic():
+            transaction.on_commit(mark_committed)
             # One writer per user at a time (also guards the first upload's INSERT).
             get_user_model().objects.select_for_update().filter(pk=user.pk).first()
             avatar = Avatar.objects.filter(user=user).first()
@@ -85,8 +97,11 @@ def set_avatar(user, checked: CheckedImage) -> Avatar:
             avatar.save()
             transaction.on_commit(partial(delete_files, previous))
     except BaseException:
-        logger.exception("Saving the avatar record of user %s failed", user.pk)
-        delete_files(stored)
+        if committed:
+            logger.exception("User %s has a new avatar, but an on-commit step failed", user.pk)
+        else:
+            logger.exception("Saving the avatar record of user %s failed", user.pk)
+            delete_files(stored)
         raise
     logger.info("User %s has a new avatar %s", user.pk, name)
     return avatar

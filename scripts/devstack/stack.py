@@ -346,7 +346,6 @@ class DevStack:
                 "PERLBAL_LISTEN": f"{LOOPBACK}:{c.front_port}",
                 "PERLBAL_MGMT_LISTEN": f"{LOOPBACK}:{c.mgmt_port}",
                 "PERLBAL_NODEFILE": str(self.var / "perlbal-app-servers"),
-                "PERLBAL_UPLOADS_PATH": str(self.var / "perlbal-uploads"),
             }
         )
         if c.reproxy_cache_maxsize is not None:

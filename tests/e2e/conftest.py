@@ -6,7 +6,9 @@ Environment (all optional):
   ``MOGILEFS_TRACKERS`` and ``MOGILEFS_DOMAIN`` are required too (the tests ask the
   tracker directly), and nothing is started. Unset: a session fixture starts the
   native stack (``scripts/devstack``) on free ports and its own loopback addresses,
-  so it runs next to ``make dev``, and stops it at the end.
+  so it runs next to ``make dev``, and stops it at the end. Only then can the suite
+  ask gunicorn directly and read its access log, to check that Perlbal reproxied a
+  file; against an external stack that one test is skipped.
 * ``E2E_MEDIA_URL`` (``/media/``): the site's ``MOGILEFS_MEDIA_URL``.
 * ``E2E_AVATAR_MAX_BYTES`` (5 MiB): the site's ``AVATAR_MAX_BYTES``.
 * ``E2E_REPLICATION_DEADLINE`` (60 s): how long replication may take.
@@ -65,6 +67,10 @@ class Target:
     media_url: str = "/media/"
     staff: tuple[str, str] | None = None
     stack: DevStack | None = None  # when the suite started the stack itself
+    # gunicorn itself (behind Perlbal) and its access log: only with the suite's own
+    # stack, where the app listens on loopback, which it trusts as a proxy.
+    app_url: str | None = None
+    app_log: Path | None = None
     node_hooks: tuple[str, str] | None = None
     admin: ClusterAdmin = field(init=False)
 
@@ -166,7 +172,15 @@ def _native_target(var_dir: Path) -> Iterator[Target]:
         stack.stop()
         pytest.fail(f"could not start the native stack in {var_dir}: {exc}", pytrace=False)
     try:
-        yield Target(stack.site_url, stack.trackers, stack.domain, staff=staff, stack=stack)
+        yield Target(
+            stack.site_url,
+            stack.trackers,
+            stack.domain,
+            staff=staff,
+            stack=stack,
+            app_url=stack.app_url,
+            app_log=stack.supervisor.services["gunicorn"].log,
+        )
     finally:
         stack.stop()
 

@@ -97,7 +97,8 @@ def load_settings(**environ: str) -> subprocess.CompletedProcess:
         "print(json.dumps({k: getattr(s, k) for k in ("
         "'DEBUG', 'SECRET_KEY', 'ALLOWED_HOSTS', 'DATABASES', 'CACHES', 'STORAGES', "
         "'MOGILEFS_TRACKERS', 'MOGILEFS_DOMAIN', 'MOGILEFS_MEDIA_URL', 'SERVE_WITH_PERLBAL', "
-        "'AVATAR_MAX_BYTES', 'AVATAR_MAX_PIXELS', 'MOGILEFS_SERVE_PREFIX')}, default=str))"
+        "'AVATAR_MAX_BYTES', 'AVATAR_MAX_PIXELS', 'MOGILEFS_SERVE_PREFIX', "
+        "'SECURE_PROXY_SSL_HEADER')}, default=str))"
     )
     base = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(APP_DIR)}
     return subprocess.run(
@@ -131,7 +132,8 @@ def test_settings_defaults(tmp_path):
     assert s["MOGILEFS_SERVE_PREFIX"] == "media/"
     assert s["SERVE_WITH_PERLBAL"] is True
     assert s["AVATAR_MAX_BYTES"] == 5 * 1024**2
-    assert s["AVATAR_MAX_PIXELS"] == 40_000_000
+    assert s["AVATAR_MAX_PIXELS"] == 16_000_000
+    assert s["SECURE_PROXY_SSL_HEADER"] is None  # X-Forwarded-Proto is not trusted
     avatars, thumbs = s["STORAGES"]["avatars"], s["STORAGES"]["thumbs"]
     assert avatars["BACKEND"] == thumbs["BACKEND"] == "django_mogilefs.storage.MogileFSStorage"
     assert avatars["OPTIONS"]["mogile_class"] == "avatar"
@@ -150,6 +152,7 @@ def test_settings_from_environment():
         SERVE_WITH_PERLBAL="off",
         AVATAR_MAX_BYTES="2MB",
         AVATAR_MAX_PIXELS="1000000",
+        DJANGO_SECURE_PROXY_SSL_HEADER="1",
     )
     assert result.returncode == 0, result.stderr
     s = json.loads(result.stdout)
@@ -173,3 +176,13 @@ def test_settings_from_environment():
     assert options["media_url"] == "/files/"
     assert options["serve_with_perlbal"] is False
     assert (s["AVATAR_MAX_BYTES"], s["AVATAR_MAX_PIXELS"]) == (2 * 1024**2, 1_000_000)
+    assert s["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+
+
+def test_secure_proxy_ssl_header_is_a_boolean_setting():
+    refused = load_settings(DJANGO_SECRET_KEY="k" * 50, DJANGO_SECURE_PROXY_SSL_HEADER="https")
+    assert refused.returncode != 0
+    assert "DJANGO_SECURE_PROXY_SSL_HEADER='https' is not a boolean" in refused.stderr
+    off = load_settings(DJANGO_SECRET_KEY="k" * 50, DJANGO_SECURE_PROXY_SSL_HEADER="0")
+    assert off.returncode == 0, off.stderr
+    assert json.loads(off.stdout)["SECURE_PROXY_SSL_HEADER"] is None

@@ -6,6 +6,8 @@ import io
 import re
 
 import pytest
+from avatars import services
+from avatars.images import check_image
 from avatars.models import Avatar
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DatabaseError
@@ -217,3 +219,47 @@ def test_a_failed_delete_of_old_files_does_not_fail_the_upload(
     assert response.status_code == 302
     assert Avatar.objects.get(user=user).image.name != old
     assert f"Could not delete {old!r}" in caplog.text
+
+
+def checked(img, fmt="JPEG"):
+    return check_image(io.BytesIO(img.bytes(fmt)), max_bytes=10**6, max_pixels=10**6, thumb_size=64)
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: on-commit callbacks run in atomic()
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_after_the_commit_keeps_the_new_files(
+    user, img, memory_storages, monkeypatch, interrupt
+):
+    services.set_avatar(user, checked(img))
+    old = Avatar.objects.get(user=user).stored_files()
+    old_names = {name for _, name in old}
+    real_delete = memory_storages.avatars.delete
+
+    def delete(name):
+        if name in old_names:  # deleting the previous files, after the commit
+            raise interrupt()
+        real_delete(name)
+
+    monkeypatch.setattr(memory_storages.avatars, "delete", delete)
+    with pytest.raises(interrupt):
+        services.set_avatar(user, checked(img, "PNG"))
+    avatar = Avatar.objects.get(user=user)  # committed: the new record
+    assert avatar.image.name not in old_names
+    # The committed record's files are still there (the old thumbnail was not reached).
+    assert memory_storages.avatars.exists(avatar.image.name)
+    assert memory_storages.thumbs.exists(avatar.thumbnail.name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_interrupt_before_the_commit_deletes_the_new_files(
+    user, img, memory_storages, monkeypatch
+):
+    services.set_avatar(user, checked(img))
+    files_before = memory_storages.all_files()
+    monkeypatch.setattr(Avatar, "save", failing(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        services.set_avatar(user, checked(img, "PNG"))
+    monkeypatch.undo()
+    assert memory_storages.all_files() == files_before
+    avatar = Avatar.objects.get(user=user)
+    assert {avatar.image.name, avatar.thumbnail.name} == files_before

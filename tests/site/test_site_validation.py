@@ -178,8 +178,11 @@ def test_exif_orientation_is_applied_to_the_thumbnail(
         top, bottom = thumb.getpixel((32, 10)), thumb.getpixel((32, 118))
     assert top[0] > 200 and top[2] < 60, top  # red
     assert bottom[2] > 200 and bottom[0] < 60, bottom  # blue
-    with avatar.image.open() as f:
-        assert f.read() == data  # the original keeps its bytes and its EXIF
+    with avatar.image.open() as f, Image.open(io.BytesIO(f.read())) as original:
+        # The original is not re-encoded and keeps its orientation, so it shows upright.
+        assert original.size == (200, 100)
+        assert dict(original.getexif()) == {0x0112: 6}
+        assert original.tobytes() == Image.open(io.BytesIO(data)).tobytes()
 
 
 def test_large_image_within_limits_is_thumbnailed(

@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ pytestmark = [
 
 START = cf.ROOT / "perlbal" / "start"
 BLOB = bytes(range(256)) * 1200  # 300 KB: bigger than one read buffer
+UPLOAD_LIMIT = 1024 * 1024  # the dummy app's REQUEST_MAX_BYTES
 
 
 def free_port() -> int:
@@ -48,6 +49,7 @@ class AppServer:
     dead_port: int
     requests: Counter[str] = field(default_factory=Counter)
     capabilities: list[str] = field(default_factory=list)
+    received: Counter[str] = field(default_factory=Counter)  # body bytes read, by path
     opened: int = 0
     open_now: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -94,10 +96,23 @@ class AppServer:
                 self.wfile.write(body)
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
+                # Like the site: a body over UPLOAD_LIMIT is judged from Content-Length,
+                # read and thrown away, and refused with 413; others are read in full.
                 app.requests[self.path] += 1
-                reply = hashlib.sha256(body).hexdigest().encode()
-                self.send_response(200)
+                length = int(self.headers["Content-Length"])
+                digest, left = hashlib.sha256(), length
+                while left > 0:
+                    chunk = self.rfile.read1(min(left, 65536))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+                    app.received[self.path] += len(chunk)
+                    if length <= UPLOAD_LIMIT:
+                        digest.update(chunk)
+                status, reply = 200, digest.hexdigest().encode()
+                if length > UPLOAD_LIMIT:
+                    status, reply = 413, b"too large for the app"
+                self.send_response(status)
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)
@@ -133,8 +148,26 @@ class Front:
     mgmt_port: int
     app: AppServer
     app_port: int
+    tmpdir: Path  # Perlbal's TMPDIR: where it would spool anything
 
-    uploads: Path
+    def files_written(self) -> list[Path]:
+        return [p for p in self.tmpdir.rglob("*") if p.is_file()]
+
+    def post_raw(
+        self, path: str, length: int, parts: list[bytes], between: Callable[[], None]
+    ) -> bytes:
+        """POST ``parts`` of a ``length``-byte body, calling ``between`` between them."""
+        head = f"POST {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: {length}\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
+            sock.sendall(head.encode())
+            for index, part in enumerate(parts):
+                if index:
+                    between()
+                sock.sendall(part)
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        return reply
 
     def get(
         self, path: str, method: str = "GET", body: bytes | None = None
@@ -180,14 +213,15 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
         "PERLBAL_LISTEN": f"127.0.0.1:{port}",
         "PERLBAL_MGMT_LISTEN": f"127.0.0.1:{mgmt_port}",
         "PERLBAL_NODEFILE": str(tmp / "nodes"),
-        "PERLBAL_UPLOADS_PATH": str(tmp / "uploads"),
+        "TMPDIR": str(tmp / "perlbal-tmp"),
     }
+    (tmp / "perlbal-tmp").mkdir()
     proc = subprocess.Popen(
         [str(START)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
         wait_for_port(port, proc)
-        yield Front(port, mgmt_port, app, app_server.server_address[1], tmp / "uploads")
+        yield Front(port, mgmt_port, app, app_server.server_address[1], tmp / "perlbal-tmp")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -217,22 +251,45 @@ def test_reproxy_cache_answers_without_asking_the_app(front: Front) -> None:
     assert front.app.requests["/cached"] == 1
 
 
-def test_big_uploads_reach_the_app_only_once_complete(front: Front) -> None:
-    upload = BLOB * 4  # 1.2 MB: over buffer_upload_threshold_size (250 KB)
-    head = f"POST /upload HTTP/1.0\r\nHost: localhost\r\nContent-Length: {len(upload)}\r\n\r\n"
-    opened = front.app.opened
-    with socket.create_connection(("127.0.0.1", front.port), timeout=10) as sock:
-        sock.sendall(head.encode() + upload[:600_000])
-        time.sleep(1.0)  # a slow client: Perlbal spools, the app hears nothing yet
-        assert front.app.opened == opened
-        assert list(front.uploads.iterdir()), "nothing spooled"
-        sock.sendall(upload[600_000:])
-        reply = b""
-        while chunk := sock.recv(65536):
-            reply += chunk
+def test_uploads_stream_to_the_app_and_nothing_is_written_to_disk(front: Front) -> None:
+    # No buffer_uploads: Perlbal must not spool a body to disk before the app sees it
+    # (there is no size cap in Perlbal 1.80: anyone could fill its disk). The app hears
+    # the first part of a slow upload while the rest is still on its way.
+    upload = BLOB * 3  # 900 KB: well over buffer_backend_connect (100 KB)
+
+    def first_part_reached_the_app() -> None:
+        deadline = time.monotonic() + 5
+        while front.app.received["/stream"] < 500_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = front.app.received["/stream"]
+        assert got >= 500_000, f"the app got {got} bytes while the client waited"
+        assert not front.files_written()
+
+    reply = front.post_raw(
+        "/stream", len(upload), [upload[:600_000], upload[600_000:]], first_part_reached_the_app
+    )
     assert reply.startswith(b"HTTP/1.0 200")
     assert reply.endswith(hashlib.sha256(upload).hexdigest().encode())
-    assert not list(front.uploads.iterdir())  # the spool file is removed once sent
+    assert front.app.received["/stream"] == len(upload)
+    assert not front.files_written()
+
+
+def test_an_oversized_upload_gets_the_apps_413_and_nothing_is_spooled(front: Front) -> None:
+    upload = BLOB * 10  # 3 MB, over the app's limit: it drains the body and answers 413
+    before = front.app.requests["/limited"]
+    written: list[Path] = []
+
+    def slowly() -> None:
+        time.sleep(0.1)
+        written.extend(front.files_written())
+
+    parts = [upload[i : i + 500_000] for i in range(0, len(upload), 500_000)]
+    reply = front.post_raw("/limited", len(upload), parts, slowly)
+    assert reply.startswith(b"HTTP/1.0 413")
+    assert reply.endswith(b"too large for the app")
+    assert front.app.requests["/limited"] == before + 1
+    assert front.app.received["/limited"] == len(upload)  # read by the app, not Perlbal's disk
+    assert written == [] and not front.files_written()
 
 
 def test_keeps_no_idle_connection_to_the_app(front: Front) -> None:
