@@ -1,7 +1,8 @@
 """gunicorn settings for the avatar site, in the container and in `make dev`.
 
 Run: ``gunicorn --config app/gunicorn.conf.py avatar_site.wsgi:application``
-with ``app`` on PYTHONPATH. Perlbal sits in front and buffers slow clients.
+with ``app`` on PYTHONPATH. Perlbal sits in front: it buffers responses for slow
+clients, but streams uploads through (a slow upload holds one thread).
 """
 
 import os

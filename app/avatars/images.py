@@ -150,6 +150,10 @@ def _identify(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     try:
         with Image.open(io.BytesIO(data)) as im:
             fmt, (width, height) = im.format, im.size
+            if fmt == "MPO":
+                # Many phones write multi-picture JPEGs; the first picture is an ordinary
+                # JPEG, and metadata stripping drops the others (they follow its end).
+                fmt = "JPEG"
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_many_pixels(None, None, max_pixels) from None
     except UnidentifiedImageError:

@@ -319,3 +319,19 @@ def test_uploaded_original_is_stored_without_gps(
     with Image.open(io.BytesIO(stored)) as out:
         assert out.getexif().get_ifd(GPS_IFD) == {}
     assert avatar.size == len(stored)
+
+
+def test_a_phones_multi_picture_jpeg_is_accepted_as_a_plain_jpeg():
+    first, second = two_colours((64, 48)), two_colours((32, 24))
+    buf = io.BytesIO()
+    first.save(buf, "MPO", save_all=True, append_images=[second], exif=private_exif())
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        assert im.format == "MPO" and im.n_frames == 2  # what the phone sends
+    checked = check_image(
+        io.BytesIO(buf.getvalue()), max_bytes=1_000_000, max_pixels=1_000_000, thumb_size=32
+    )
+    assert (checked.content_type, checked.extension) == ("image/jpeg", "jpg")
+    with Image.open(io.BytesIO(checked.data)) as stored:
+        assert stored.format == "JPEG" and getattr(stored, "n_frames", 1) == 1
+        assert stored.size == (64, 48)
+    assert_no_secrets(checked.data)
