@@ -116,15 +116,13 @@ def test_get_paths_asks_for_pathcount_and_noverify(cluster):
     assert args == {"domain": "testdom", "key": "k", "pathcount": "3", "noverify": "1"}
 
 
-def test_list_keys_follows_every_page():
-    total = 2500
-    keys = [f"k/{i:05d}" for i in range(total)]
-    calls = []
+def list_keys_answer(keys, calls):
+    """A tracker's list_keys over ``keys`` (prefix, after, limit, none_match), logging calls."""
 
     def answer(cmd, args):
         calls.append(args)
-        after = args.get("after", "")
-        page = [k for k in keys if k > after][: int(args["limit"])]
+        sent, after = args.get("prefix", ""), args.get("after", "")
+        page = [k for k in keys if k.startswith(sent) and k > after][: int(args["limit"])]
         if not page:
             return b"ERR none_match No+keys+match\r\n"
         return ok(
@@ -133,12 +131,21 @@ def test_list_keys_follows_every_page():
             **{f"key_{i}": k for i, k in enumerate(page, 1)},
         )
 
-    stub = StubTracker(answer)
+    return answer
+
+
+def listed(keys, prefix, calls):
+    stub = StubTracker(list_keys_answer(keys, calls))
     try:
-        got = list(MogileFSClient([stub.address], "d").list_keys("k/"))
+        return list(MogileFSClient([stub.address], "d").list_keys(prefix))
     finally:
         stub.close()
-    assert got == keys
+
+
+def test_list_keys_follows_every_page():
+    keys = [f"k/{i:05d}" for i in range(2500)]
+    calls = []
+    assert listed(keys, "k/", calls) == keys
     assert len(calls) == 4, "pages of 1000, 1000, 500, then none_match ends it"
     assert all(c["limit"] == "1000" for c in calls)
 
@@ -187,25 +194,7 @@ def test_open_skips_a_missing_copy(cluster):
 def test_prefixes_the_tracker_would_misread_are_filtered_here(prefix):
     keys = sorted([prefix + "hit", prefix[:-2] + "Z/miss", prefix[0] + "/miss", "zzz"])
     calls = []
-
-    def answer(cmd, args):
-        calls.append(args)
-        sent, after = args.get("prefix", ""), args.get("after", "")
-        page = [k for k in keys if k.startswith(sent) and k > after][: int(args["limit"])]
-        if not page:
-            return b"ERR none_match No+keys+match\r\n"
-        return ok(
-            key_count=len(page),
-            next_after=page[-1],
-            **{f"key_{i}": k for i, k in enumerate(page, 1)},
-        )
-
-    stub = StubTracker(answer)
-    try:
-        got = list(MogileFSClient([stub.address], "d").list_keys(prefix))
-    finally:
-        stub.close()
-    assert got == [prefix + "hit"]
+    assert listed(keys, prefix, calls) == [prefix + "hit"]
     assert all(not set(c.get("prefix", "")) & set("%\\+()") for c in calls)
 
 
