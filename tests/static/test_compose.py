@@ -186,10 +186,25 @@ def test_data_lives_in_named_volumes() -> None:
         v.split(":")[0]
         for s in cf.services().values()
         for v in s.get("volumes", [])
-        if not v.startswith(".")
+        if not v.startswith((".", DOCKER_SOCKET))
     }
     assert used == declared
     assert {"mysql-data", "mogstored1-dev1", "mogstored2-dev2", "mogstored3-dev3"} == declared
+
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+def test_only_the_test_runner_can_reach_the_docker_engine() -> None:
+    holders = {
+        name
+        for name, service in cf.services().items()
+        if any(v.startswith(DOCKER_SOCKET) for v in service.get("volumes", []))
+    }
+    assert holders == {"e2e"}
+    e2e = cf.services()["e2e"]["environment"]
+    assert "docker_container.py stop" in e2e["E2E_STORAGE_NODE_STOP"]
+    assert "docker_container.py start" in e2e["E2E_STORAGE_NODE_START"]
 
 
 def test_e2e_runs_only_under_its_profile() -> None:

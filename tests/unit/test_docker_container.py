@@ -1,0 +1,87 @@
+"""scripts/docker_container.py against a stand-in Docker engine on a Unix socket."""
+
+from __future__ import annotations
+
+import socketserver
+import threading
+from http.server import BaseHTTPRequestHandler
+
+import docker_container
+import pytest
+
+pytestmark = pytest.mark.unit
+
+
+class Engine:
+    """Answers POST /containers/<name>/stop|start like the Docker Engine API."""
+
+    def __init__(self, path: str) -> None:
+        self.running = {"mogilefs-django-mogstored2-1": True}
+        self.requests: list[str] = []
+        engine = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                engine.requests.append(self.path)
+                _, _, name, action = self.path.split("?")[0].split("/")
+                if name not in engine.running:
+                    self._reply(404, b'{"message":"No such container: %s"}' % name.encode())
+                elif engine.running[name] == (action == "start"):
+                    self._reply(304)
+                else:
+                    engine.running[name] = action == "start"
+                    self._reply(204)
+
+            def _reply(self, status: int, body: bytes = b"") -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = socketserver.ThreadingUnixStreamServer(path, Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def engine(tmp_path):
+    e = Engine(str(tmp_path / "docker.sock"))
+    yield e
+    e.close()
+
+
+def run(engine, tmp_path, *args):
+    return docker_container.main([*args, "--socket", str(tmp_path / "docker.sock")])
+
+
+def test_stop_then_start(engine, tmp_path, capsys):
+    name = "mogilefs-django-mogstored2-1"
+    assert run(engine, tmp_path, "stop", name) == 0
+    assert engine.running[name] is False
+    assert run(engine, tmp_path, "stop", name) == 0  # already stopped is fine
+    assert run(engine, tmp_path, "start", name) == 0
+    assert engine.running[name] is True
+    assert engine.requests == [
+        f"/containers/{name}/stop?t=5",
+        f"/containers/{name}/stop?t=5",
+        f"/containers/{name}/start",
+    ]
+    assert "already stopped" in capsys.readouterr().out
+
+
+def test_unknown_container_is_a_clear_error(engine, tmp_path, capsys):
+    assert run(engine, tmp_path, "stop", "nope") == 1
+    assert "HTTP 404" in capsys.readouterr().err
+
+
+def test_no_engine_is_a_clear_error(tmp_path, capsys):
+    code = docker_container.main(["start", "x", "--socket", str(tmp_path / "missing.sock")])
+    assert code == 1
+    assert "cannot reach the Docker engine" in capsys.readouterr().err
