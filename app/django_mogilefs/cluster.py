@@ -85,45 +85,45 @@ def parse_domains(data: dict[str, str]) -> dict[str, dict[str, ClassInfo]]:
     return domains
 
 
+def _records(data: dict[str, str], count_key: str, prefix: str, id_field: str):
+    """The numbered records of an answer (``host1_hostid=...``) as dicts of their fields."""
+    for n in range(1, int(data.get(count_key) or 0) + 1):
+        p = prefix % n
+        if f"{p}{id_field}" in data:
+            yield {key[len(p) :]: value for key, value in data.items() if key.startswith(p)}
+
+
 def parse_hosts(data: dict[str, str]) -> list[HostInfo]:
-    hosts = []
-    for n in range(1, int(data.get("hosts") or 0) + 1):
-        p = f"host{n}_"
-        if f"{p}hostid" not in data:
-            continue
-        hosts.append(
-            HostInfo(
-                hostid=int(data[f"{p}hostid"]),
-                name=data.get(f"{p}hostname", ""),
-                ip=data.get(f"{p}hostip", ""),
-                http_port=int(data.get(f"{p}http_port") or 0),
-                status=data.get(f"{p}status", ""),
-                http_get_port=_int(data.get(f"{p}http_get_port")),
-                altip=data.get(f"{p}altip", ""),
-                altmask=data.get(f"{p}altmask", ""),
-            )
+    hosts = [
+        HostInfo(
+            hostid=int(r["hostid"]),
+            name=r.get("hostname", ""),
+            ip=r.get("hostip", ""),
+            http_port=int(r.get("http_port") or 0),
+            status=r.get("status", ""),
+            http_get_port=_int(r.get("http_get_port")),
+            altip=r.get("altip", ""),
+            altmask=r.get("altmask", ""),
         )
+        for r in _records(data, "hosts", "host%d_", "hostid")
+    ]
     return sorted(hosts, key=lambda h: h.hostid)
 
 
 def parse_devices(data: dict[str, str]) -> list[DeviceInfo]:
-    devices = []
-    for n in range(1, int(data.get("devices") or 0) + 1):
-        p = f"dev{n}_"
-        if f"{p}devid" not in data:
-            continue
-        devices.append(
-            DeviceInfo(
-                devid=int(data[f"{p}devid"]),
-                hostid=int(data.get(f"{p}hostid") or 0),
-                status=data.get(f"{p}status", ""),
-                observed_state=data.get(f"{p}observed_state", ""),
-                weight=_int(data.get(f"{p}weight")),
-                mb_total=_int(data.get(f"{p}mb_total")),
-                mb_used=_int(data.get(f"{p}mb_used")),
-                mb_free=_int(data.get(f"{p}mb_free")),
-            )
+    devices = [
+        DeviceInfo(
+            devid=int(r["devid"]),
+            hostid=int(r.get("hostid") or 0),
+            status=r.get("status", ""),
+            observed_state=r.get("observed_state", ""),
+            weight=_int(r.get("weight")),
+            mb_total=_int(r.get("mb_total")),
+            mb_used=_int(r.get("mb_used")),
+            mb_free=_int(r.get("mb_free")),
         )
+        for r in _records(data, "devices", "dev%d_", "devid")
+    ]
     return sorted(devices, key=lambda d: d.devid)
 
 
