@@ -7,7 +7,7 @@ COMPOSE ?= docker compose
 SITE_URL ?= http://127.0.0.1:8080
 
 .DEFAULT_GOAL := help
-.PHONY: help docker-check up down clean logs ps bootstrap e2e test test-unit test-integration \
+.PHONY: help docker-check preflight standin-images up down clean logs ps bootstrap e2e test test-unit test-integration \
 	test-e2e lint dev dev-down dev-status bench screenshots deps
 
 help: ## List the targets
@@ -17,12 +17,18 @@ help: ## List the targets
 
 docker-check:
 	@if ! docker info >/dev/null 2>&1; then \
-	  echo "No Docker engine is reachable (docker info failed): 'make up' needs one." >&2; \
+	  echo "No Docker engine is reachable (docker info failed): this target needs one." >&2; \
 	  echo "To run the same topology natively without Docker, use: make dev" >&2; \
 	  exit 1; \
 	fi
 
-up: docker-check ## Build and start the compose cluster, wait until healthy, print the URL
+preflight: ## Check the Docker engine, Compose and base images that `make up` needs
+	@COMPOSE="$(COMPOSE)" scripts/docker-preflight.sh
+
+standin-images: docker-check ## No registry? Build the base images locally from Debian's archive (root)
+	standin-images/build
+
+up: preflight ## Build and start the compose cluster, wait until healthy, print the URL
 	$(COMPOSE) up --build --detach --wait --wait-timeout 900
 	@echo "The avatar site is ready at $(SITE_URL)"
 

@@ -18,6 +18,8 @@ Environment (all optional):
 * ``E2E_STORAGE_NODE_STOP`` / ``E2E_STORAGE_NODE_START``: shell commands that stop
   and start one storage node of a stack the suite did not start (for example
   ``docker compose stop mogstored2``); without them that test is skipped there.
+* ``E2E_TRACKER_STOP`` / ``E2E_TRACKER_START``: the same for one of the trackers
+  (``MOGILEFS_TRACKERS`` must list at least two).
 * ``E2E_SCREENSHOT_DIR``: where the browser test also saves its screenshots
   (``make screenshots`` uses docs/screenshots).
 """
@@ -39,6 +41,7 @@ import pytest
 import requests
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.cluster import ClusterAdmin, DeviceInfo
+from django_mogilefs.tracker import TrackerPool
 
 from e2e.siteclient import SiteClient, key_of
 
@@ -75,6 +78,7 @@ class Target:
     app_url: str | None = None
     app_log: Path | None = None
     node_hooks: tuple[str, str] | None = None
+    tracker_hooks: tuple[str, str] | None = None
     admin: ClusterAdmin = field(init=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +117,46 @@ class Target:
     def devices(self) -> list[DeviceInfo]:
         return [d for d in self.admin.get_devices() if d.status == "alive"]
 
+    def offered_devices(self, cls: str = "avatar") -> set[int]:
+        """The devices ``create_open`` offers for a new file (up to 3, as in 2.73).
+
+        The temporary file it opens is never closed; the tracker reaps it.
+        """
+        pool = TrackerPool(self.trackers)
+        try:
+            answer = pool.request(
+                "create_open",
+                {"domain": self.domain, "key": f"e2e-probe/{uuid.uuid4().hex}",
+                 "class": cls, "multi_dest": "1"},
+            )
+        finally:
+            pool.close()
+        count = int(answer.get("dev_count", "0"))
+        return {int(answer[f"devid_{i}"]) for i in range(1, count + 1)}
+
+    # -- a tracker going away -----------------------------------------------------------
+
+    @property
+    def can_stop_a_tracker(self) -> bool:
+        if len(self.trackers) < 2:
+            return False
+        return (self.stack is not None and not self.stack.config.external) or (
+            self.tracker_hooks is not None
+        )
+
+    def stop_a_tracker(self) -> None:
+        """Stop the first tracker (or run E2E_TRACKER_STOP)."""
+        if self.tracker_hooks is None:
+            self.stack.stop_tracker(0)
+        else:
+            subprocess.run(self.tracker_hooks[0], shell=True, check=True, timeout=120)
+
+    def start_the_tracker(self) -> None:
+        if self.tracker_hooks is None:
+            self.stack.start_tracker(0)
+        else:
+            subprocess.run(self.tracker_hooks[1], shell=True, check=True, timeout=120)
+
 
 def wait_until(
     what: str, check: Callable[[], object], deadline: float, interval: float = 0.25
@@ -143,6 +187,7 @@ def _external_target() -> Target:
         pytest.fail(f"E2E_SITE_URL={site_url}: /healthz failed: {exc}", pytrace=False)
     staff = (_env("E2E_STAFF_USERNAME"), _env("E2E_STAFF_PASSWORD"))
     hooks = (_env("E2E_STORAGE_NODE_STOP"), _env("E2E_STORAGE_NODE_START"))
+    tracker_hooks = (_env("E2E_TRACKER_STOP"), _env("E2E_TRACKER_START"))
     return Target(
         site_url,
         trackers,
@@ -150,6 +195,7 @@ def _external_target() -> Target:
         media_url=_env("E2E_MEDIA_URL", "/media/"),
         staff=staff if all(staff) else None,
         node_hooks=hooks if all(hooks) else None,
+        tracker_hooks=tracker_hooks if all(tracker_hooks) else None,
     )
 
 

@@ -1,0 +1,94 @@
+"""Losing one of two trackers fails no request: the site and its clients fail over.
+
+While one thread keeps reading avatars through Perlbal (and asking the trackers for
+their paths) and another keeps signing up users and uploading, the first tracker is
+stopped, stays down a while, and is started again. Every request must succeed,
+including the uploads whose tracker answer was lost when it stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from e2e import images
+from e2e.conftest import PASSWORD, Target, new_username
+from e2e.flows import upload
+
+pytestmark = pytest.mark.e2e
+
+BEFORE, DOWN, AFTER = 2.0, 8.0, 3.0  # seconds of load around and during the outage
+
+
+class Load:
+    """Run ``step`` in a loop on a thread, counting successes and keeping failures."""
+
+    def __init__(self, name: str, step: Callable[[int], None]) -> None:
+        self.name, self.step = name, step
+        self.done = 0
+        self.failures: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            try:
+                self.step(i)
+                self.done += 1
+            except Exception as exc:  # every kind of failure is what the test counts
+                self.failures.append(f"{self.name} #{i}: {type(exc).__name__}: {exc}")
+            i += 1
+
+
+def test_no_request_fails_while_a_tracker_is_down(target: Target, mogile):
+    if not target.can_stop_a_tracker:
+        pytest.skip(
+            "needs two trackers in MOGILEFS_TRACKERS and, for a stack the suite did not "
+            "start, E2E_TRACKER_STOP and E2E_TRACKER_START"
+        )
+    reader, username = target.client(), new_username()
+    assert reader.sign_up(username, PASSWORD).status_code == 302
+    data = images.picture(200, 200, "PNG", seed=300)
+    links = upload(reader, username, data, "me.png", "image/png")
+    key = target.key(links.image_url)
+
+    def read(_: int) -> None:
+        response = reader.get(links.image_url)
+        assert response.status_code == 200 and response.content == data, response.status_code
+        assert mogile.get_paths(key), f"no paths for {key}"
+
+    def write(i: int) -> None:
+        client, name = target.client(), new_username()
+        response = client.sign_up(name, PASSWORD)
+        assert response.status_code == 302, response.status_code
+        picture = images.picture(64, 64, "PNG", seed=400 + i)
+        uploaded = upload(client, name, picture, "up.png", "image/png")
+        response = client.get(uploaded.image_url)
+        assert response.status_code == 200 and response.content == picture, response.status_code
+
+    loads = [Load("read", read), Load("upload", write)]
+    for load in loads:
+        load.thread.start()
+    try:
+        time.sleep(BEFORE)
+        target.stop_a_tracker()
+        try:
+            at_stop = [load.done for load in loads]
+            time.sleep(DOWN)
+            during = [load.done - n for load, n in zip(loads, at_stop, strict=True)]
+        finally:
+            target.start_the_tracker()
+        time.sleep(AFTER)
+    finally:
+        for load in loads:
+            load.stop.set()
+        for load in loads:
+            load.thread.join(60)
+    failures = [f for load in loads for f in load.failures]
+    assert failures == [], f"{len(failures)} failed: {failures[:5]}"
+    # The load really ran while the tracker was down.
+    assert all(n > 0 for n in during), f"requests while the tracker was down: {during}"
