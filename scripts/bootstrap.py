@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Make a MogileFS tracker match the cluster description, then wait until it can store files.
 
-### Usage: PYTHONPATH=app scripts/bootstrap.py [--cluster FILE] [--trackers HOST:PORT,...]
-###                                           [--wait SECONDS] [--dry-run]
+### Usage: PYTHONPATH=app .venv/bin/python scripts/bootstrap.py [--cluster FILE]
+###            [--trackers HOST:PORT,...] [--wait SECONDS] [--dry-run]
+### (.venv is what `make deps` installs: the client needs the packages in requirements.txt)
 
 Creates the domain, classes, hosts (alive) and devices that are missing, updates
 classes whose mindevcount/replpolicy/hashtype differ, and reports every other
@@ -30,6 +31,19 @@ from typing import TextIO
 
 from cluster_description import ClassSpec, ClusterDescription, DescriptionError, load
 
+RUN = "PYTHONPATH=app .venv/bin/python scripts/bootstrap.py"
+
+
+def import_hint(exc: ImportError, python: str) -> str:
+    """What to do when django_mogilefs does not import: the fix depends on what is missing."""
+    if exc.name == "django_mogilefs":
+        return f"cannot import django_mogilefs: put app/ on the path, e.g. {RUN}"
+    return (
+        f"cannot import django_mogilefs: {exc} in {python}; install the project's "
+        f"packages (make deps) and run it with that environment: {RUN}"
+    )
+
+
 try:
     from django_mogilefs.cluster import ClassInfo, ClusterAdmin, DeviceInfo, HostInfo
     from django_mogilefs.exceptions import (
@@ -43,7 +57,7 @@ try:
         UnregisteredDomainError,
     )
 except ImportError as exc:  # pragma: no cover - depends on how the script is started
-    sys.exit(f"bootstrap: error: cannot import django_mogilefs ({exc}); run with PYTHONPATH=app")
+    sys.exit(f"bootstrap: error: {import_hint(exc, sys.executable)}")
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CLUSTER_FILE = ROOT / "mogile" / "cluster.toml"

@@ -4,8 +4,11 @@ RequestSizeLimitMiddleware answers ``413`` to a request whose ``Content-Length``
 over ``REQUEST_MAX_BYTES``, judged from that header alone. Django's
 ``DATA_UPLOAD_MAX_MEMORY_SIZE`` does not count uploaded files, and the CSRF
 middleware parses the whole multipart body (writing big files to temporary files)
-before a view can look at the file's size. This middleware comes before it: a
-refused body is never parsed, kept or written anywhere by Django.
+before a view can look at the file's size. That happens in its ``process_view``,
+which Django runs only once every middleware's ``__call__`` has passed the request
+on; this one answers before that: a refused body is never parsed, kept or written
+anywhere by Django. It comes after the session and auth middleware, so its page is
+the site's page for whoever is logged in.
 
 It is not left unread, though, up to ``DRAIN_LIMIT`` (64 MB): the body is read in
 64 KB chunks and thrown away, then the 413 is sent. A server that closes a
@@ -63,7 +66,7 @@ class RequestSizeLimitMiddleware:
                         "limit": filesizeformat(settings.AVATAR_MAX_BYTES),
                         "received": filesizeformat(length),
                     },
-                    request=None,
+                    request=request,
                 ),
                 status=413,
             )

@@ -48,13 +48,15 @@ MIDDLEWARE = [
     # Liveness answers first: no host check, no session, no database.
     "avatar_site.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Before anything reads the body (CSRF reads request.POST): refuse oversized bodies.
-    "avatar_site.middleware.RequestSizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Refuses oversized bodies before anything reads them: no middleware above reads
+    # the body when called (CSRF reads request.POST in process_view, which runs after
+    # every middleware's __call__). After auth, so its page shows who is logged in.
+    "avatar_site.middleware.RequestSizeLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -184,8 +186,10 @@ AVATAR_MAX_BYTES = env.parse_size(env.get("AVATAR_MAX_BYTES"), 5 * 1024**2, name
 AVATAR_MAX_PIXELS = env.parse_int(
     env.get("AVATAR_MAX_PIXELS"), 16_000_000, name="AVATAR_MAX_PIXELS", minimum=1
 )
+# The side of the square thumbnails, in pixels: twice the 128 CSS pixels they are
+# shown at, so they stay sharp on 2x (retina) screens.
 AVATAR_THUMB_SIZE = env.parse_int(
-    env.get("AVATAR_THUMB_SIZE"), 128, name="AVATAR_THUMB_SIZE", minimum=16
+    env.get("AVATAR_THUMB_SIZE"), 256, name="AVATAR_THUMB_SIZE", minimum=16
 )
 # Whole request bodies above this are refused with 413 before they are parsed
 # (the file plus room for the multipart framing and the form fields).

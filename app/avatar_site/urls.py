@@ -10,6 +10,7 @@
 /admin/              Django admin
 <MOGILEFS_MEDIA_URL> stored files, served by django_mogilefs (Perlbal reproxy or streaming)
 /static/             static files, served by Django (see avatar_site.views.static)
+/favicon.ico         the site icon (a static file)
 """
 
 from django.conf import settings
@@ -30,3 +31,4 @@ if settings.MOGILEFS_SERVE_PREFIX:
 if settings.SERVE_STATIC:
     prefix = settings.STATIC_URL.lstrip("/")
     urlpatterns.append(re_path(rf"^{prefix}(?P<path>.+)$", views.static, name="static"))
+    urlpatterns.append(path("favicon.ico", views.favicon, name="favicon"))

@@ -1,4 +1,4 @@
-"""Site-wide views: the health check and the static file view."""
+"""Site-wide views: the health check, the static file view and /favicon.ico."""
 
 from __future__ import annotations
 
@@ -41,3 +41,12 @@ def static(request: HttpRequest, path: str) -> HttpResponse:
         response = serve(request, found.name, document_root=found.parent)
     response["Cache-Control"] = "public, max-age=3600"
     return response
+
+
+FAVICON = "avatars/favicon.ico"
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``, which browsers ask for on every site whatever the pages link."""
+    return static(request, FAVICON)

@@ -4,8 +4,12 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
 from django.template.defaultfilters import filesizeformat
+from django.utils.text import Truncator
 
 from .images import ALLOWED_NAMES, CheckedImage, InvalidImage, check_image, too_large_message
+
+# Longer upload names are cut (with an ellipsis) in error messages.
+MAX_SHOWN_NAME = 60
 
 
 class SignUpForm(UserCreationForm):
@@ -17,9 +21,10 @@ class AvatarForm(forms.Form):
     image = forms.FileField(
         label="Image",
         help_text="",
+        # check_image refuses an empty file, in a message that names it.
+        allow_empty_file=True,
         error_messages={
             "required": "Choose an image to upload.",
-            "empty": "The file is empty.",
             "invalid": "No file was submitted; check the form's encoding type.",
         },
         widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/gif,image/webp"}),
@@ -36,8 +41,8 @@ class AvatarForm(forms.Form):
         upload = self.cleaned_data["image"]
         if upload.size > settings.AVATAR_MAX_BYTES:
             # Checked before reading: the file may be on disk and big.
-            raise forms.ValidationError(
-                too_large_message(upload.size, settings.AVATAR_MAX_BYTES), code="too_large"
+            raise _rejected(
+                upload.name, too_large_message(upload.size, settings.AVATAR_MAX_BYTES), "too_large"
             )
         upload.seek(0)
         try:
@@ -48,4 +53,14 @@ class AvatarForm(forms.Form):
                 thumb_size=settings.AVATAR_THUMB_SIZE,
             )
         except InvalidImage as exc:
-            raise forms.ValidationError(exc.message, code=exc.code) from None
+            raise _rejected(upload.name, exc.message, exc.code) from None
+
+
+def _rejected(name: str | None, message: str, code: str) -> forms.ValidationError:
+    """The error for an upload, naming the file: the user may have picked the wrong one."""
+    shown = Truncator(name or "the file").chars(MAX_SHOWN_NAME)
+    return forms.ValidationError(
+        "“%(name)s” was not accepted. %(reason)s",
+        code=code,
+        params={"name": shown, "reason": message},
+    )

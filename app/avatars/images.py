@@ -10,8 +10,10 @@ The order matters for safety:
    warnings filter raise it, ``DecompressionBombWarning`` are refusals too;
 3. ``verify()`` checks the file's structure (PNG chunk CRCs...) without decoding;
 4. the image is opened again (``verify`` leaves it unusable) and fully decoded
-   while making the thumbnail, which catches truncated data. The decoded image is
-   shrunk before anything else is done with it (see :func:`_make_thumbnail`), so
+   while making the thumbnail, which catches truncated data. The thumbnail is the
+   image's centred square, cropped (never stretched) to ``thumb_size`` pixels a
+   side. The decoded image is shrunk before anything else is done with it (see
+   :func:`_make_thumbnail`), so
    the only full-size buffer is the decode itself: ``AVATAR_MAX_PIXELS`` x up to
    4 bytes (64 MB for an RGBA image at the default 16 megapixels);
 5. the original's metadata (GPS position, camera, XMP, comments...) is removed
@@ -84,10 +86,19 @@ class CheckedImage:
     width: int
     height: int
     thumbnail: Thumbnail
+    # The EXIF orientation (1 to 8) kept in ``data``; width x height are as stored.
+    orientation: int = 1
 
     @property
     def size(self) -> int:
         return len(self.data)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Width and height as a browser shows the image: orientations 5 to 8 turn it."""
+        if self.orientation >= 5:
+            return self.height, self.width
+        return self.width, self.height
 
 
 def check_image(
@@ -115,6 +126,7 @@ def check_image(
         width=width,
         height=height,
         thumbnail=thumbnail,
+        orientation=orientation,
     )
 
 
@@ -124,13 +136,35 @@ def too_large_message(size: int, max_bytes: int) -> str:
     )
 
 
-def _too_many_pixels(width: int | None, height: int | None, max_pixels: int) -> InvalidImage:
+def _too_many_pixels(size: tuple[int, int] | None, max_pixels: int) -> InvalidImage:
     limit = f"{max_pixels / 1_000_000:.3g} megapixels"
-    if width and height:
+    if size:
+        width, height = size
         text = f"The image is too big ({width}x{height} pixels); the limit is {limit}."
     else:
         text = f"The image is too big; the limit is {limit}."
     return InvalidImage(text, "too_many_pixels")
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from the header of an image ``Image.open`` refused as a bomb.
+
+    Pillow refuses more than twice ``MAX_IMAGE_PIXELS`` before it returns the image,
+    so its size is read here by the format's own header parser (what ``Image.open``
+    runs before its check), which decodes nothing. None when no accepted format
+    reads it.
+    """
+    Image.init()
+    for fmt in ALLOWED_FORMATS:
+        factory, accept = Image.OPEN.get(fmt, (None, None))
+        if factory is None or (accept and accept(data[:16]) is not True):
+            continue
+        try:
+            with factory(io.BytesIO(data), "") as im:
+                return im.size
+        except Exception:  # not this format after all, or a broken header
+            continue
+    return None
 
 
 def effective_pixel_limit(max_pixels: int) -> int:
@@ -155,7 +189,7 @@ def _identify(data: bytes, max_pixels: int) -> tuple[str, int, int]:
                 # JPEG, and metadata stripping drops the others (they follow its end).
                 fmt = "JPEG"
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_many_pixels(None, None, max_pixels) from None
+        raise _too_many_pixels(_header_size(data), max_pixels) from None
     except UnidentifiedImageError:
         raise InvalidImage(
             f"The file is not an image we can read; upload a {ALLOWED_NAMES} image.",
@@ -173,7 +207,7 @@ def _identify(data: bytes, max_pixels: int) -> tuple[str, int, int]:
     if width <= 0 or height <= 0:
         raise InvalidImage("The image has no pixels.", "corrupt")
     if width * height > max_pixels:
-        raise _too_many_pixels(width, height, max_pixels)
+        raise _too_many_pixels((width, height), max_pixels)
     return fmt, width, height
 
 
@@ -189,14 +223,16 @@ def _verify(data: bytes) -> None:
 
 
 def _make_thumbnail(data: bytes, size: int, max_pixels: int) -> tuple[Thumbnail, int]:
-    """A thumbnail within size x size, turned upright (EXIF orientation), JPEG or PNG.
+    """A size x size thumbnail of the centred square, upright (EXIF orientation), JPEG or PNG.
 
-    Also returns the EXIF orientation (1 to 8) that was applied. Images with
-    transparency stay PNG (RGBA); all others become JPEG. Animated GIF and WebP give
-    a still thumbnail of their first frame.
+    Also returns the EXIF orientation (1 to 8) that was applied. The centred square
+    of the stored image is the centred square of the upright one too, so it is cut
+    before turning. The site shows thumbnails at half ``size`` (CSS pixels), sharp on
+    2x screens. Images with transparency stay PNG (RGBA); all others become JPEG.
+    Animated GIF and WebP give a still thumbnail of their first frame.
 
-    Memory: the decoded image is the only full-size copy made. It is shrunk by a
-    whole factor first (:func:`_shrink`, a tile at a time), and only that small
+    Memory: the decoded image is the only full-size copy made. Its square is shrunk
+    by a whole factor first (:func:`_shrink`, a tile at a time), and only that small
     image is turned upright, converted and resampled; at most ``DECODE_SLOTS``
     decodes run at once per process.
     """
@@ -215,13 +251,12 @@ def _make_thumbnail(data: bytes, size: int, max_pixels: int) -> tuple[Thumbnail,
             else:
                 mode, fmt, ctype, ext = "RGB", "JPEG", "image/jpeg", "jpg"
                 save_args = {"quality": 85, "optimize": True, "progressive": True}
-            small = _shrink(im, mode, size)
-        picture = ImageOps.exif_transpose(small)
-        picture.thumbnail((size, size), Image.Resampling.LANCZOS)
+            small = _shrink(im, mode, size, centred_square(im.size))
+        picture = ImageOps.exif_transpose(small).resize((size, size), Image.Resampling.LANCZOS)
         out = io.BytesIO()
         picture.save(out, fmt, **save_args)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_many_pixels(None, None, max_pixels) from None
+        raise _too_many_pixels(_header_size(data), max_pixels) from None
     except Exception as exc:
         logger.info("Image failed to decode: %r", exc)
         raise InvalidImage(
@@ -242,27 +277,39 @@ def work_bound(size: int) -> int:
     return 2 * WORK_SCALE * size
 
 
-def _shrink(im: Image.Image, mode: str, size: int) -> Image.Image:
-    """The decoded ``im`` in ``mode``, shrunk by a whole factor below :func:`work_bound`.
+def centred_square(size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The box (left, top, right, bottom) of the largest centred square in ``size``."""
+    width, height = size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
 
-    The factor leaves at least ``WORK_SCALE`` x ``size`` pixels on the longest side
-    for the final (Lanczos) resampling, as Pillow's ``reducing_gap`` does. Converting
-    the whole image first (a palette image to RGBA, say) would make a full-size copy
-    at up to 4 bytes a pixel; here each tile of at most ``TILE_PIXELS`` is converted
-    and reduced on its own. Tiles are whole multiples of the factor, so the result is
-    what reducing the converted image in one piece gives. ``info`` (EXIF, ICC profile)
-    is kept, for ``exif_transpose``.
+
+def _shrink(im: Image.Image, mode: str, size: int, box: tuple[int, int, int, int]) -> Image.Image:
+    """The ``box`` of the decoded ``im`` in ``mode``, shrunk by a whole factor below
+    :func:`work_bound`.
+
+    The factor leaves at least ``WORK_SCALE`` x ``size`` pixels on the box's longest
+    side for the final (Lanczos) resampling, as Pillow's ``reducing_gap`` does.
+    Converting the whole image first (a palette image to RGBA, say) would make a
+    full-size copy at up to 4 bytes a pixel; here each tile of at most
+    ``TILE_PIXELS`` is converted and reduced on its own. Tiles are whole multiples of
+    the factor, so the result is what reducing the converted box in one piece gives.
+    ``info`` (EXIF, ICC profile) is kept, for ``exif_transpose``.
     """
-    width, height = im.size
+    x0, y0, x1, y1 = box
+    width, height = x1 - x0, y1 - y0
     factor = max(1, max(width, height) // (WORK_SCALE * size))
     if factor == 1:
-        return im.convert(mode)  # already smaller than work_bound(size)
-    side = max(1, math.isqrt(TILE_PIXELS) // factor) * factor
-    small = Image.new(mode, (-(-width // factor), -(-height // factor)))
-    for top in range(0, height, side):
-        for left in range(0, width, side):
-            tile = im.crop((left, top, min(left + side, width), min(top + side, height)))
-            small.paste(tile.convert(mode).reduce(factor), (left // factor, top // factor))
+        small = im.crop(box).convert(mode)  # already smaller than work_bound(size)
+    else:
+        side = max(1, math.isqrt(TILE_PIXELS) // factor) * factor
+        small = Image.new(mode, (-(-width // factor), -(-height // factor)))
+        for top in range(0, height, side):
+            bottom = y0 + min(top + side, height)
+            for left in range(0, width, side):
+                tile = im.crop((x0 + left, y0 + top, x0 + min(left + side, width), bottom))
+                small.paste(tile.convert(mode).reduce(factor), (left // factor, top // factor))
     small.info = dict(im.info)
     return small
 

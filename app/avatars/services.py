@@ -89,8 +89,8 @@ def set_avatar(user, checked: CheckedImage) -> Avatar:
             avatar.image = name
             avatar.thumbnail = thumb_name
             avatar.content_type = checked.content_type
-            avatar.width = checked.width
-            avatar.height = checked.height
+            # As displayed (EXIF orientation applied), which is what the profile shows.
+            avatar.width, avatar.height = checked.display_size
             avatar.size = checked.size
             avatar.thumb_width = checked.thumbnail.width
             avatar.thumb_height = checked.thumbnail.height

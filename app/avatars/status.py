@@ -47,6 +47,74 @@ class DeviceRow:
         return used_percent(self.device.mb_used, self.device.mb_total)
 
 
+@dataclass(frozen=True)
+class Space:
+    """Sizes in MB (as the tracker reports them) of a device, a filesystem or a total."""
+
+    mb_total: int
+    mb_used: int
+    mb_free: int
+
+    @property
+    def used_percent(self) -> float | None:
+        return used_percent(self.mb_used, self.mb_total)
+
+
+def _space(devices: list[DeviceInfo]) -> Space:
+    return Space(
+        mb_total=sum(d.mb_total or 0 for d in devices),
+        mb_used=sum(d.mb_used or 0 for d in devices),
+        mb_free=sum(d.mb_free or 0 for d in devices),
+    )
+
+
+def _same_filesystem(a: DeviceInfo, b: DeviceInfo) -> bool:
+    """Whether two devices report one filesystem: the same size, and the same use give
+    or take 1% (their usage files are written a few seconds apart). Both are sized."""
+    total, used = a.mb_total or 0, a.mb_used or 0
+    return b.mb_total == total and abs((b.mb_used or 0) - used) <= max(1, total // 100)
+
+
+def filesystems(devices: list[DeviceInfo]) -> list[list[DeviceInfo]]:
+    """The sized devices grouped by the filesystem they seem to be on.
+
+    The tracker does not say which disk a device is on; devices whose reports match
+    (see :func:`_same_filesystem`) are taken as one filesystem, as happens when every
+    device is a directory on one disk (``make dev``, or compose volumes on one host).
+    """
+    groups: list[list[DeviceInfo]] = []
+    for device in sorted(devices, key=lambda d: d.devid):
+        if device.mb_total is None or device.mb_used is None:
+            continue
+        for group in groups:
+            if _same_filesystem(group[0], device):
+                group.append(device)
+                break
+        else:
+            groups.append([device])
+    return groups
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Space over all devices, each filesystem counted once."""
+
+    space: Space
+    filesystems: int
+    # Device names ("dev1, dev2") of each filesystem that several devices report.
+    shared: list[str]
+    # The plain sum over devices, when it differs from ``space``.
+    device_sum: Space | None
+
+
+def totals(devices: list[DeviceInfo]) -> Totals:
+    groups = filesystems(devices)
+    space = _space([group[0] for group in groups])
+    summed = _space([d for group in groups for d in group])
+    shared = [", ".join(f"dev{d.devid}" for d in group) for group in groups if len(group) > 1]
+    return Totals(space, len(groups), shared, summed if summed != space else None)
+
+
 @dataclass
 class FileRow:
     name: str
@@ -88,16 +156,10 @@ def cluster_status(recent: int = 20) -> dict[str, Any]:
     host_names = {h.hostid: h.name for h in hosts}
     device_rows = [DeviceRow(d, host_names.get(d.hostid, f"host {d.hostid}")) for d in devices]
     classes = domains.get(settings.MOGILEFS_DOMAIN, {})
-    totals = {
-        "mb_total": sum(d.mb_total or 0 for d in devices),
-        "mb_used": sum(d.mb_used or 0 for d in devices),
-        "mb_free": sum(d.mb_free or 0 for d in devices),
-    }
-    totals["used_percent"] = used_percent(totals["mb_used"], totals["mb_total"])
     return {
         "hosts": hosts,
         "devices": device_rows,
-        "totals": totals,
+        "totals": totals(devices),
         "domain": settings.MOGILEFS_DOMAIN,
         "domain_found": settings.MOGILEFS_DOMAIN in domains,
         "classes": sorted(classes.values(), key=lambda c: c.name),

@@ -5,6 +5,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -13,7 +14,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from . import services, status
 from .forms import AvatarForm, SignUpForm
@@ -32,7 +33,7 @@ def staff_required(view):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not request.user.is_staff:
-            raise PermissionDenied("Staff only.")
+            raise PermissionDenied("This page is for staff only.")
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -106,9 +107,17 @@ def _unavailable(request: HttpRequest, form: AvatarForm, current: Avatar | None)
     return response
 
 
+@never_cache
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def avatar_remove(request: HttpRequest) -> HttpResponse:
+    """GET asks for confirmation (a plain form, no JavaScript needed); POST removes."""
+    if request.method != "POST":
+        current = Avatar.objects.filter(user=request.user).first()
+        if current is None:
+            messages.info(request, "You have no avatar to remove.")
+            return redirect("avatar-edit")
+        return render(request, "avatars/remove.html", {"avatar": current})
     try:
         removed = services.remove_avatar(request.user)
     except DatabaseError:
@@ -136,3 +145,16 @@ def cluster_status(request: HttpRequest) -> HttpResponse:
             status=503,
         )
     return render(request, "avatars/status.html", context)
+
+
+class LogoutView(auth_views.LogoutView):
+    """Logging out stays a POST (CSRF-checked); a GET shows a page with the button.
+
+    Django's view answers a GET with an empty 405, which browsers show as their own
+    error page when someone follows a link or types the address.
+    """
+
+    http_method_names = ["get", "head", "post", "options"]
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        return render(request, "registration/logout.html")

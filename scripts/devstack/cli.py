@@ -11,15 +11,14 @@ import argparse
 import contextlib
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .config import StackConfig
+from .config import ROOT, StackConfig
 from .deps import MissingPackages
 from .net import http_status
 from .procs import alive, read_record, reap_record, running_in_record, start_time
@@ -61,12 +60,25 @@ def _supervisor_alive(state: dict) -> bool:
     return bool(state) and alive(int(state["pid"]), state.get("started"))
 
 
-def _staff_password(var: Path) -> str:
-    path = var / "staff-password"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(12))
-        path.chmod(0o600)
-    return path.read_text().strip()
+def staff_password(environ: Mapping[str, str] = os.environ) -> str:
+    """The staff password compose uses too: ``$SECRETS_DIR/staff_password``.
+
+    ``SECRETS_DIR`` defaults to ``secrets/dev`` (relative paths are the repository's,
+    as in compose), so one password logs in to ``/status/`` under ``make up`` and
+    ``make dev`` alike.
+    """
+    folder = ROOT / (environ.get("SECRETS_DIR") or "secrets/dev")
+    path = folder / "staff_password"
+    try:
+        password = path.read_text().strip()
+    except OSError as exc:
+        raise StackError(
+            f"cannot read the staff password from {path} ({exc.strerror}); "
+            "set SECRETS_DIR to the folder that holds staff_password"
+        ) from None
+    if not password:
+        raise StackError(f"{path} is empty: put the staff password in it")
+    return password
 
 
 def cmd_up(config: StackConfig, detach: bool) -> int:
@@ -89,7 +101,7 @@ def cmd_up(config: StackConfig, detach: bool) -> int:
     try:
         try:
             stack.start()
-            password = _staff_password(var)
+            password = staff_password()
             stack.create_staff(STAFF_USER, password)
         except (StackError, MissingPackages) as exc:
             print(f"devstack: error: {exc}", file=sys.stderr)
@@ -102,7 +114,8 @@ def cmd_up(config: StackConfig, detach: bool) -> int:
         )
         print(
             f"\nThe avatar site is ready at {stack.site_url}  ({mode})\n"
-            f"  staff login for {stack.site_url}/status/: {STAFF_USER} / {password}\n"
+            f"  staff login for {stack.site_url}/status/: {STAFF_USER} / {password}"
+            " (from $SECRETS_DIR/staff_password, as in compose)\n"
             f"  logs: {var / 'logs'}/   stop: Ctrl-C or make dev-down\n",
             flush=True,
         )

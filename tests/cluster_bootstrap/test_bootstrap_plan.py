@@ -106,3 +106,14 @@ def test_created_meanwhile_is_fine_but_a_taken_ip_is_not() -> None:
     assert bootstrap.apply_change(None, exists("host_exists")) == "already there"  # type: ignore[arg-type]
     with pytest.raises(bootstrap.BootstrapError, match="the IP is used by another host"):
         bootstrap.apply_change(None, exists("dup"))  # type: ignore[arg-type]
+
+
+def test_import_hint_names_the_fix_that_works():
+    # app/ not on the path: the command to run says how.
+    hint = bootstrap.import_hint(ModuleNotFoundError(name="django_mogilefs"), "/usr/bin/python3")
+    assert hint.endswith("PYTHONPATH=app .venv/bin/python scripts/bootstrap.py")
+    # The system Python, without the project's packages: PYTHONPATH alone would not help.
+    missing = ModuleNotFoundError("No module named 'pymogilefs'", name="pymogilefs")
+    hint = bootstrap.import_hint(missing, "/usr/bin/python3")
+    assert "No module named 'pymogilefs' in /usr/bin/python3" in hint
+    assert "make deps" in hint and ".venv/bin/python scripts/bootstrap.py" in hint

@@ -94,3 +94,17 @@ def portrait(size: int = 480, seed: int = 0) -> bytes:
     out = io.BytesIO()
     im.save(out, "PNG", optimize=True)
     return out.getvalue()
+
+
+def phone_photo(width: int = 480, height: int = 720) -> bytes:
+    """A portrait photo as phones store it: a JPEG ``height`` wide and ``width`` high whose
+    EXIF orientation (6: turn 90 degrees clockwise) shows it ``width`` x ``height``, upright,
+    with :func:`portrait`'s face in its centred square."""
+    upright = Image.new("RGB", (width, height), (235, 225, 205))
+    with Image.open(io.BytesIO(portrait(width))) as face:
+        upright.paste(face, (0, (height - width) // 2))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    upright.transpose(Image.Transpose.ROTATE_90).save(out, "JPEG", quality=90, exif=exif)
+    return out.getvalue()

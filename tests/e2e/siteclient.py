@@ -89,7 +89,7 @@ class SiteClient:
         return self.post("/avatar/", {}, files={"image": (filename, data, content_type)})
 
     def remove_avatar(self) -> requests.Response:
-        data = {"csrfmiddlewaretoken": self.csrf_token("/avatar/")}
+        data = {"csrfmiddlewaretoken": self.csrf_token("/avatar/remove/")}  # the confirmation
         return self.http.post(
             self.url("/avatar/remove/"), data=data, allow_redirects=False, timeout=TIMEOUT
         )

@@ -34,6 +34,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1100, "height": 720}
+PHONE = {"width": 375, "height": 740}  # an iPhone's width in CSS pixels
+# Thumbnails are shown at 128 CSS pixels and stored at twice that, for 2x screens.
+THUMB_CSS, THUMB_STORED = 128, 256
 TIMEOUT_MS = 20_000
 
 
@@ -60,10 +63,33 @@ def shots(tmp_path: Path) -> Iterator[Path]:
             shutil.copy(shot, Path(keep) / shot.name)
 
 
-def check_screenshot(path: Path) -> None:
+def check_screenshot(path: Path, viewport: dict = VIEWPORT) -> None:
     with Image.open(path) as im:
         assert im.format == "PNG"
-        assert im.width == VIEWPORT["width"] and im.height >= VIEWPORT["height"] // 2
+        assert im.width == viewport["width"] and im.height >= viewport["height"] // 2
+
+
+def assert_fits_the_width(page, width: int) -> None:
+    """Nothing sticks out sideways: no horizontal scrolling, the header within the screen."""
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"{page.url} is {scroll} px wide on a {width} px screen"
+    for selector in ("header.top", "header.top nav", "main"):
+        right = page.locator(selector).evaluate("e => e.getBoundingClientRect().right")
+        assert right <= width, f"{selector} ends at {right} px on a {width} px screen"
+
+
+def new_context(browser, target: Target, viewport: dict, **options):
+    context = browser.new_context(base_url=target.site_url, viewport=viewport, **options)
+    context.set_default_timeout(TIMEOUT_MS)
+    return context
+
+
+def log_in(page, username: str, password: str, then: str) -> None:
+    page.goto(f"/accounts/login/?next={then}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"**{then}")
 
 
 def rendered_size(page, selector: str) -> tuple[int, int]:
@@ -76,34 +102,105 @@ def rendered_size(page, selector: str) -> tuple[int, int]:
 
 def test_sign_up_and_upload_in_a_browser(target: Target, browser, shots: Path):
     username = new_username("ada_", 6)
-    context = browser.new_context(base_url=target.site_url, viewport=VIEWPORT)
-    context.set_default_timeout(TIMEOUT_MS)
+    context = new_context(browser, target, VIEWPORT)
     try:
         page = context.new_page()
         page.goto("/accounts/signup/")
         page.fill("#id_username", username)
         page.fill("#id_password1", PASSWORD)
+        page.fill("#id_password2", PASSWORD + "!")
+        page.click("main form button[type=submit]")
+        # The mismatch is shown in the site's error box, tied to the input.
+        error = page.locator("#id_password2_error")
+        assert "didn" in error.inner_text()
+        assert page.locator("#id_password2_error").evaluate("e => e.closest('.errors') !== null")
+        assert page.get_attribute("#id_password2", "aria-invalid") == "true"
+        assert "id_password2_error" in page.get_attribute("#id_password2", "aria-describedby")
+        page.screenshot(path=shots / "signup-error.png")
+        check_screenshot(shots / "signup-error.png")
+
+        page.fill("#id_password1", PASSWORD)
         page.fill("#id_password2", PASSWORD)
         page.click("main form button[type=submit]")
         page.wait_for_url("**/avatar/")
 
+        # A phone's portrait photo: stored 720 x 480, shown 480 x 720 (EXIF orientation).
         page.set_input_files(
             "#id_image",
-            files=[{"name": "portrait.png", "mimeType": "image/png", "buffer": images.portrait()}],
+            files=[
+                {"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": images.phone_photo()}
+            ],
         )
         page.click("form.upload button[type=submit]")
         page.wait_for_url(f"**/u/{username}/")
 
-        width, height = rendered_size(page, ".profile .avatar-frame img")
-        assert width > 0 and height > 0, "the avatar thumbnail did not render"
+        thumb = ".profile .avatar-frame img"
+        assert rendered_size(page, thumb) == (THUMB_STORED, THUMB_STORED)
+        shown = page.locator(thumb).evaluate("i => [i.clientWidth, i.clientHeight]")
+        assert shown == [THUMB_CSS, THUMB_CSS]
         assert page.locator(".profile h1").inner_text() == username
+        assert "480 \u00d7 720 pixels" in page.locator(".profile .meta").inner_text()
+        assert page.request.get("/favicon.ico").status == 200
 
         page.screenshot(path=shots / "profile.png")
         check_screenshot(shots / "profile.png")
 
-        # The original behind the thumbnail's link renders too.
+        # The original behind the thumbnail's link renders, upright.
         page.click(".profile .avatar-frame")
-        assert rendered_size(page, "img") == (480, 480)
+        assert rendered_size(page, "img") == (480, 720)
+    finally:
+        context.close()
+
+
+def test_phone_width_log_out_and_remove(target: Target, browser, shots: Path):
+    client = target.client()
+    username = new_username("bea_", 6)
+    assert client.sign_up(username, PASSWORD).status_code == 302
+    upload = client.upload(images.portrait(), "me.png", "image/png")
+    assert upload.status_code == 302, upload.text[:2000]
+
+    context = new_context(browser, target, PHONE, device_scale_factor=2, is_mobile=True)
+    try:
+        page = context.new_page()
+        log_in(page, username, PASSWORD, "/avatar/")
+        assert_fits_the_width(page, PHONE["width"])
+        page.goto(f"/u/{username}/")
+        assert_fits_the_width(page, PHONE["width"])
+        page.screenshot(path=shots / "profile-phone.png", scale="css")
+        check_screenshot(shots / "profile-phone.png", PHONE)
+
+        # Remove asks first; "Keep it" keeps it.
+        page.goto("/avatar/")
+        page.click("text=Remove avatar…")
+        page.wait_for_url("**/avatar/remove/")
+        assert page.locator("h1").inner_text() == "Remove your avatar?"
+        page.click("text=Keep it")
+        page.wait_for_url("**/avatar/")
+        assert client.avatar_links(username) is not None
+        page.click("text=Remove avatar…")
+        page.click("main form button.danger")
+        page.wait_for_url("**/avatar/")
+        assert "Your avatar has been removed." in page.locator(".messages").inner_text()
+        assert client.avatar_links(username) is None
+
+        # An oversized upload gets the site's page, still for this user.
+        page.set_input_files(
+            "#id_image",
+            files=[{"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": b"\xff" * 6_000_000}],
+        )
+        with page.expect_response("**/avatar/") as answer:
+            page.click("form.upload button[type=submit]")
+        assert answer.value.status == 413
+        assert page.locator("h1").inner_text() == "That upload is too large"
+        assert page.locator("header.top nav").get_by_text(username).is_visible()
+        assert not page.locator("header.top nav").get_by_text("Sign up").count()
+
+        # A typed /accounts/logout/ is a page with the button, not the browser's error.
+        page.goto("/accounts/logout/")
+        assert page.locator("h1").inner_text() == "Log out"
+        page.click("main form button[type=submit]")
+        page.wait_for_url(target.site_url + "/")
+        assert page.locator("header.top nav").get_by_text("Log in").is_visible()
     finally:
         context.close()
 
@@ -111,21 +208,24 @@ def test_sign_up_and_upload_in_a_browser(target: Target, browser, shots: Path):
 def test_staff_sees_the_cluster_status(target: Target, browser, shots: Path):
     if target.staff is None:
         pytest.skip("no staff account: set E2E_STAFF_USERNAME and E2E_STAFF_PASSWORD")
-    context = browser.new_context(base_url=target.site_url, viewport=VIEWPORT)
-    context.set_default_timeout(TIMEOUT_MS)
-    try:
-        page = context.new_page()
-        page.goto("/accounts/login/?next=/status/")
-        page.fill("#id_username", target.staff[0])
-        page.fill("#id_password", target.staff[1])
-        page.click("main form button[type=submit]")
-        page.wait_for_url("**/status/")
-        assert page.locator("h1").inner_text() == "MogileFS cluster status"
-        hosts = {host.name for host in target.admin.get_hosts()}
-        table = page.locator("section").first.inner_text()
-        assert hosts and all(name in table for name in hosts)
+    for name, viewport in (("cluster-status", VIEWPORT), ("cluster-status-phone", PHONE)):
+        context = new_context(browser, target, viewport)
+        try:
+            page = context.new_page()
+            log_in(page, *target.staff, "/status/")
+            assert page.locator("h1").inner_text() == "MogileFS cluster status"
+            hosts = {host.name for host in target.admin.get_hosts()}
+            table = page.locator("section").first.inner_text()
+            assert hosts and all(name in table for name in hosts)
+            # Sizes in human units; the native stack's devices share one disk, and say so.
+            devices = page.locator("table.devices").inner_text().replace("\xa0", " ")
+            assert " GB" in devices or " TB" in devices, devices
+            if target.stack is not None:
+                assert "taken as one filesystem" in page.locator("main").inner_text()
+            if viewport is PHONE:
+                assert_fits_the_width(page, PHONE["width"])
 
-        page.screenshot(path=shots / "cluster-status.png", full_page=True)
-        check_screenshot(shots / "cluster-status.png")
-    finally:
-        context.close()
+            page.screenshot(path=shots / f"{name}.png", full_page=True)
+            check_screenshot(shots / f"{name}.png", viewport)
+        finally:
+            context.close()

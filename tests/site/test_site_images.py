@@ -154,14 +154,23 @@ def test_orientation_is_applied_after_shrinking(monkeypatch):
     data = encoded(two_colours((3000, 1500)), "PNG", exif=exif)
     checked = check_image(io.BytesIO(data), **LIMITS)
     assert all(max(size) < images.work_bound(THUMB) for size in spy.transposed)
-    assert (checked.thumbnail.width, checked.thumbnail.height) == (64, 128)
+    # The centred square of the upright image: its top half red, its bottom half blue.
+    assert (checked.thumbnail.width, checked.thumbnail.height) == (THUMB, THUMB)
     thumb = Image.open(io.BytesIO(checked.thumbnail.data))
-    top, bottom = thumb.getpixel((32, 10)), thumb.getpixel((32, 118))
+    assert thumb.size == (THUMB, THUMB)
+    top, bottom = thumb.getpixel((64, 10)), thumb.getpixel((64, 118))
     assert top[0] > 200 and top[2] < 60, top
     assert bottom[2] > 200 and bottom[0] < 60, bottom
 
 
-def test_shrinking_by_tiles_is_converting_then_reducing(monkeypatch):
+@pytest.mark.parametrize(
+    ("box", "factor", "size"),
+    [
+        ((0, 0, 997, 601), 15, (67, 41)),  # the whole image
+        ((198, 0, 799, 601), 9, (67, 67)),  # its centred square, as thumbnails use
+    ],
+)
+def test_shrinking_by_tiles_is_converting_then_reducing(monkeypatch, box, factor, size):
     monkeypatch.setattr(images, "TILE_PIXELS", 5000)  # many tiles, ragged at the edges
     rng = random.Random(1)
     noise = Image.frombytes("RGB", (997, 601), rng.randbytes(997 * 601 * 3))
@@ -169,12 +178,31 @@ def test_shrinking_by_tiles_is_converting_then_reducing(monkeypatch):
     palette.info["transparency"] = 3
     with Image.open(io.BytesIO(encoded(palette, "PNG"))) as im:
         im.load()
-        small = images._shrink(im, "RGBA", 32)
-        factor = 997 // (images.WORK_SCALE * 32)
-        assert factor == 15
-        expected = im.convert("RGBA").reduce(factor)
-    assert small.size == expected.size == (67, 41)
+        small = images._shrink(im, "RGBA", 32, box)
+        assert max(box[2] - box[0], box[3] - box[1]) // (images.WORK_SCALE * 32) == factor
+        expected = im.crop(box).convert("RGBA").reduce(factor)
+    assert small.size == expected.size == size
     assert small.tobytes() == expected.tobytes()
+
+
+def test_centred_square():
+    assert images.centred_square((997, 601)) == (198, 0, 799, 601)
+    assert images.centred_square((200, 301)) == (0, 50, 200, 250)
+    assert images.centred_square((64, 64)) == (0, 0, 64, 64)
+
+
+def test_a_portrait_thumbnail_is_cropped_not_stretched():
+    # 200 x 300: blue 50-pixel bands at top and bottom, red in the middle square.
+    # The thumbnail is that middle square, unscaled in shape: red everywhere.
+    im = Image.new("RGB", (200, 300), (0, 0, 255))
+    im.paste((255, 0, 0), (0, 50, 200, 250))
+    checked = check_image(io.BytesIO(encoded(im, "PNG")), **LIMITS)
+    thumb = Image.open(io.BytesIO(checked.thumbnail.data)).convert("RGB")
+    assert thumb.size == (THUMB, THUMB)
+    for xy in ((2, 2), (THUMB // 2, 2), (THUMB // 2, THUMB - 3), (THUMB - 3, THUMB - 3)):
+        r, g, b = thumb.getpixel(xy)
+        assert r > 200 and b < 60, (xy, (r, g, b))
+    assert (checked.width, checked.height) == (200, 300)
 
 
 def test_at_most_decode_slots_decodes_at_once(monkeypatch):

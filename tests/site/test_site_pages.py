@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -13,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django_mogilefs.client import FileInfo
 from django_mogilefs.cluster import ClassInfo, DeviceInfo, HostInfo
+from PIL import Image
 
 pytestmark = pytest.mark.unit
 
@@ -112,6 +114,25 @@ def test_static_files_are_served_without_nginx(client):
     assert client.get("/static/../avatar_site/settings.py").status_code in (400, 404)
 
 
+def test_favicon_is_served_and_linked(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/vnd.microsoft.icon"
+    assert response["Cache-Control"] == "public, max-age=3600"
+    with Image.open(io.BytesIO(b"".join(response.streaming_content))) as icon:
+        assert icon.format == "ICO"
+        assert {(16, 16), (32, 32)} <= icon.info["sizes"]
+    assert client.head("/favicon.ico").status_code == 200
+    assert client.post("/favicon.ico").status_code == 405
+
+
+@pytest.mark.django_db
+def test_every_page_links_the_icon(client):
+    page = client.get("/").content.decode()
+    assert '<link rel="icon" href="/static/avatars/favicon.ico"' in page
+    assert client.get("/static/avatars/favicon.ico").status_code == 200
+
+
 # -- the staff status page -------------------------------------------------------------
 
 
@@ -158,7 +179,9 @@ def test_status_is_for_staff_only(client, django_user_model):
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/?next=/status/"
     client.force_login(django_user_model.objects.create_user("eve", password="x"))
-    assert client.get("/status/").status_code == 403
+    response = client.get("/status/")
+    assert response.status_code == 403
+    assert "<p>This page is for staff only.</p>" in response.content.decode()
     assert "/status/" not in client.get("/").content.decode()  # no link for non-staff
 
 
@@ -182,7 +205,9 @@ def test_status_shows_hosts_devices_and_copies(
     assert "stor1" in page and "10.0.0.2:7500" in page
     assert "unreachable" in page and "writeable" in page
     assert 'style="width: 25.0%"' in page  # 250 of 1000 MB used
-    assert "750 MB free" in page
+    assert "750.0\xa0MB free" in page  # a no-break space, from filesizeformat
+    assert "All devices</td>" in page  # one sized device: nothing shared to mention
+    assert "taken as one filesystem" not in page
     assert "not reported yet" in page  # the dead device has no sizes
     assert "MultipleHosts()" in page
     # Originals have 2 copies of the class's 3 (under-replicated), thumbnails 1 of 1.
@@ -190,6 +215,70 @@ def test_status_shows_hosts_devices_and_copies(
     assert page.count('<span class="state ok">1 / 1</span>') == 2
     avatar = Avatar.objects.get(user=with_avatars["bob"])
     assert avatar.image.name in page
+
+
+class SharedDiskAdmin(FakeClusterAdmin):
+    """make dev's layout: three devices on one 2 TB disk, plus one 500 GB disk of its own."""
+
+    def get_devices(self):
+        disk = (2_000_000, 1_000_000, 1_000_000)  # MB total, used, free
+        return [
+            DeviceInfo(1, 1, "alive", "writeable", 100, *disk),
+            # Its usage file was written a moment later: a little more in use.
+            DeviceInfo(2, 1, "alive", "writeable", 100, 2_000_000, 1_000_900, 999_100),
+            DeviceInfo(3, 2, "alive", "writeable", 100, *disk),
+            DeviceInfo(4, 2, "alive", "writeable", 100, 500_000, 100_000, 400_000),
+        ]
+
+
+def test_totals_count_each_filesystem_once():
+    totals = status_module.totals(SharedDiskAdmin().get_devices())
+    assert totals.filesystems == 2
+    assert totals.shared == ["dev1, dev2, dev3"]
+    assert totals.space == status_module.Space(2_500_000, 1_100_000, 1_400_000)
+    assert totals.space.used_percent == 44.0
+    assert totals.device_sum == status_module.Space(6_500_000, 3_100_900, 3_399_100)
+
+
+def test_totals_of_separate_disks_are_their_sum():
+    devices = [
+        DeviceInfo(1, 1, "alive", "writeable", 100, 1000, 100, 900),
+        DeviceInfo(2, 1, "alive", "writeable", 100, 1000, 500, 500),  # same size, other use
+        DeviceInfo(3, 1, "alive", "writeable", 100, 2000, 100, 1900),
+        DeviceInfo(4, 1, "dead", "unreachable", 100, None, None, None),  # not sized
+    ]
+    totals = status_module.totals(devices)
+    assert (totals.filesystems, totals.shared, totals.device_sum) == (3, [], None)
+    assert totals.space == status_module.Space(4000, 700, 3300)
+
+
+@pytest.mark.django_db
+def test_status_sizes_in_human_units_and_shared_filesystems_said(staff_client, monkeypatch):
+    monkeypatch.setattr(status_module, "cluster_admin", SharedDiskAdmin)
+    # filesizeformat keeps number and unit together with a no-break space.
+    page = staff_client.get("/status/").content.decode().replace("\xa0", " ")
+    assert "MB" not in page  # every size here is over 1 GB
+    assert "976.6 GB used · 976.6 GB free · 1.9 TB" in page  # dev1
+    assert "97.7 GB used · 390.6 GB free · 488.3 GB" in page  # dev4
+    footer = page[page.index("<tfoot>") : page.index("</tfoot>")]
+    assert "All devices, each filesystem once" in footer
+    assert "1.0 TB used · 1.3 TB free · 2.4 TB" in footer  # the 2 TB disk once, plus dev4
+    assert "dev1, dev2, dev3 report the same size and use" in page
+    assert "Summed over every device instead: 3.0 TB used of 6.2 TB." in page
+
+
+@pytest.mark.django_db
+def test_status_tables_turn_into_cards_on_phones(staff_client, with_avatars, monkeypatch):
+    monkeypatch.setattr(status_module, "cluster_admin", FakeClusterAdmin)
+    page = staff_client.get("/status/").content.decode()
+    # Every body cell but the colspan ones carries its column's heading for the card view.
+    for table in re.findall(r'<table class="cards[^"]*">(.*?)</table>', page, re.S):
+        headings = re.findall(r"<th>(.*?)</th>", table)
+        body = table[table.index("<tbody>") : table.index("</tbody>")]
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+            labels = re.findall(r'<td data-label="([^"]*)"', row)
+            assert labels == headings or "colspan" in row, (headings, row)
+    assert page.count('<table class="cards') == 4
 
 
 @pytest.mark.django_db

@@ -48,14 +48,15 @@ def test_upload_stores_original_and_thumbnail_under_random_keys(
     assert thumb_key.groups() == ("thumbs", str(user.pk), image_key[3], "jpg")
     assert (avatar.content_type, avatar.width, avatar.height) == ("image/png", 300, 200)
     assert avatar.size == len(original)
-    assert (avatar.thumb_width, avatar.thumb_height) == (128, 85)
+    # A square thumbnail, twice the 128 CSS pixels it is shown at.
+    assert (avatar.thumb_width, avatar.thumb_height) == (256, 256)
 
     # The original is stored byte for byte, in the avatars storage only.
     with memory_storages.avatars.open(avatar.image.name) as f:
         assert f.read() == original
     with memory_storages.thumbs.open(avatar.thumbnail.name) as f:
         thumb = Image.open(io.BytesIO(f.read()))
-        assert (thumb.format, thumb.size) == ("JPEG", (128, 85))
+        assert (thumb.format, thumb.size) == ("JPEG", (256, 256))
     assert memory_storages.all_files() == {avatar.image.name, avatar.thumbnail.name}
     assert not memory_storages.avatars.exists(avatar.thumbnail.name)
 
@@ -111,11 +112,32 @@ def test_remove_deletes_record_and_files(
     assert "You had no avatar to remove." in response.content.decode()
 
 
-def test_remove_needs_post(alice, user, img, django_capture_on_commit_callbacks):
+def test_remove_asks_for_confirmation_first(alice, user, img, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         post_image(alice, img.bytes())
-    assert alice.get("/avatar/remove/").status_code == 405
-    assert Avatar.objects.filter(user=user).exists()
+    avatar = Avatar.objects.get(user=user)
+    edit = alice.get("/avatar/").content.decode()
+    # The edit page links to the confirmation; it has no form that removes at once.
+    assert 'href="/avatar/remove/"' in edit
+    assert 'action="/avatar/remove/"' not in edit
+
+    response = alice.get("/avatar/remove/")
+    assert response.status_code == 200
+    assert "no-cache" in response["Cache-Control"]
+    page = response.content.decode()
+    form = re.search(r'<form method="post" action="/avatar/remove/"[^>]*>(.*?)</form>', page, re.S)
+    assert form, page
+    assert 'name="csrfmiddlewaretoken"' in form[1]
+    assert "Remove avatar</button>" in form[1]
+    assert 'href="/avatar/">Keep it</a>' in form[1]
+    assert f'src="{avatar.thumbnail.url}"' in page
+    assert Avatar.objects.filter(user=user).exists()  # a GET removes nothing
+
+
+def test_remove_confirmation_without_an_avatar(alice):
+    response = alice.get("/avatar/remove/", follow=True)
+    assert response.redirect_chain == [("/avatar/", 302)]
+    assert "You have no avatar to remove." in response.content.decode()
 
 
 def test_deleting_the_user_deletes_the_files(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 
 import pytest
@@ -30,7 +31,25 @@ def test_no_file(alice, memory_storages):
 
 
 def test_empty_file(alice, memory_storages):
-    assert_refused(post(alice, b""), "The file is empty.", memory_storages)
+    response = post(alice, b"")
+    assert_refused(response, "“me.jpg” was not accepted. The file is empty.", memory_storages)
+
+
+def test_the_message_names_the_rejected_file_and_marks_the_input(alice, memory_storages):
+    response = post(alice, b"not a picture", "holiday <2024>.png")
+    assert_refused(response, "not an image we can read", memory_storages)
+    page = response.content.decode()
+    box = '<div class="errors" role="alert"><ul class="errorlist" id="id_image_error"><li>'
+    assert box + "“holiday &lt;2024&gt;.png” was not accepted. The file is not an image" in page
+    tag = re.search(r'<input type="file"[^>]*>', page)[0]
+    assert 'aria-invalid="true"' in tag
+    assert 'aria-describedby="id_image_helptext id_image_error"' in tag
+    assert 'id="id_image_helptext"' in page
+
+
+def test_a_long_file_name_is_shortened_in_the_message(alice, memory_storages):
+    response = post(alice, b"nope", "x" * 200 + ".png")
+    assert_refused(response, "“" + "x" * 59 + "…” was not accepted.", memory_storages)
 
 
 @pytest.mark.parametrize(
@@ -100,6 +119,18 @@ def test_huge_request_refused_before_it_is_read(alice, img, memory_storages, set
     settings.REQUEST_MAX_BYTES = 10_000
     response = post(alice, b"\xff" * 20_000)
     assert_refused(response, "That upload is too large", memory_storages, status=413)
+    # The site's page for the logged-in user, as on every other page.
+    page = response.content.decode()
+    assert 'href="/u/alice/">alice</a>' in page
+    assert 'action="/accounts/logout/"' in page and 'name="csrfmiddlewaretoken"' in page
+    assert "Sign up" not in page and 'href="/accounts/login/"' not in page
+
+
+def test_huge_request_of_an_anonymous_client(client, memory_storages, settings):
+    settings.REQUEST_MAX_BYTES = 10_000
+    response = post(client, b"\xff" * 20_000)
+    assert_refused(response, "That upload is too large", memory_storages, status=413)
+    assert 'href="/accounts/login/"' in response.content.decode()
 
 
 def test_too_many_pixels_checked_from_the_header(alice, img, memory_storages, settings):
@@ -116,7 +147,13 @@ def test_decompression_bomb_header_is_never_decoded(alice, img, memory_storages,
     assert len(bomb) < 1000
     monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded a bomb"))
     response = post(alice, bomb, "bomb.png")
-    assert_refused(response, "The image is too big", memory_storages)
+    # Pillow refuses it before telling its size; the header is read again for the message.
+    assert_refused(
+        response,
+        "“bomb.png” was not accepted. The image is too big (60000x60000 pixels); "
+        "the limit is 16 megapixels.",
+        memory_storages,
+    )
 
 
 def test_pillows_own_bomb_limit_applies_when_ours_is_higher(
@@ -154,7 +191,7 @@ def test_each_accepted_format(alice, img, memory_storages, django_capture_on_com
         assert avatar.thumbnail.name.endswith("." + thumb_ext), (fmt, mode)
         with avatar.thumbnail.open() as f:
             thumb = Image.open(io.BytesIO(f.read()))
-            assert thumb.size == (128, 64)
+            assert thumb.size == (256, 256)
             assert thumb.mode == ("RGBA" if thumb_ext == "png" else "RGB")
     assert len(memory_storages.all_files()) == 2  # each replace deleted the previous pair
 
@@ -170,12 +207,13 @@ def test_exif_orientation_is_applied_to_the_thumbnail(
     with django_capture_on_commit_callbacks(execute=True):
         assert post(alice, data).status_code == 302
     avatar = Avatar.objects.get(user=user)
-    assert (avatar.width, avatar.height) == (200, 100)  # the original, as stored
-    assert (avatar.thumb_width, avatar.thumb_height) == (64, 128)
+    assert (avatar.width, avatar.height) == (100, 200)  # as displayed, upright
+    assert (avatar.thumb_width, avatar.thumb_height) == (256, 256)
+    assert "100 \u00d7 200 pixels" in alice.get("/u/alice/").content.decode()
     with avatar.thumbnail.open() as f:
         thumb = Image.open(io.BytesIO(f.read()))
-        assert thumb.size == (64, 128)
-        top, bottom = thumb.getpixel((32, 10)), thumb.getpixel((32, 118))
+        assert thumb.size == (256, 256)
+        top, bottom = thumb.getpixel((128, 10)), thumb.getpixel((128, 245))
     assert top[0] > 200 and top[2] < 60, top  # red
     assert bottom[2] > 200 and bottom[0] < 60, bottom  # blue
     with avatar.image.open() as f, Image.open(io.BytesIO(f.read())) as original:
@@ -194,8 +232,8 @@ def test_large_image_within_limits_is_thumbnailed(
     assert (avatar.width, avatar.height, avatar.thumb_width, avatar.thumb_height) == (
         1600,
         1200,
-        128,
-        96,
+        256,
+        256,
     )
 
 
