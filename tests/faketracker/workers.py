@@ -84,13 +84,13 @@ class QueueWorker(Worker):
 
     def done(self, fid: int) -> None:
         with self.tracker.state.lock:
-            self.tracker.inflight.discard((self.job, fid))
+            self.tracker.state.release(self.job, fid)
 
 
 def backoff(row: QueueRow) -> None:
     delay = BACKOFF[min(row.failcount, len(BACKOFF) - 1)] * random.uniform(0.8, 1.2)
     row.failcount += 1
-    row.nexttry = time.monotonic() + delay
+    row.nexttry = time.time() + delay
 
 
 class JobMaster(Worker):
@@ -103,7 +103,7 @@ class JobMaster(Worker):
 
     def run_once(self) -> None:
         state, tracker = self.tracker.state, self.tracker
-        now = time.monotonic()
+        now = time.time()
         with state.lock:
             for job, rows, work in (
                 ("replicate", state.replicate_queue, tracker.replicate_work),
@@ -111,11 +111,10 @@ class JobMaster(Worker):
             ):
                 due = [
                     fid
-                    for fid, row in rows.items()
-                    if row.nexttry <= now and (job, fid) not in tracker.inflight
+                    for fid, row in sorted(rows.items())
+                    if row.nexttry <= now and state.claim(job, fid, tracker.owner)
                 ]
-                for fid in sorted(due):
-                    tracker.inflight.add((job, fid))
+                for fid in due:
                     work.put(fid)
                 state.stats[f"work_sent_to_{job}"] += len(due)
                 state.stats[f"work_queue_for_{job}"] = work.qsize()

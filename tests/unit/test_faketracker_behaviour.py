@@ -1,7 +1,7 @@
 """The fake tracker's command semantics, without storage nodes.
 
-Devices are made "writeable" by setting the monitor's observations directly, so the
-placement rules can be tested without HTTP.
+Devices are made "writeable" (and their hosts "reachable") by setting the monitor's
+observations directly, so the placement rules can be tested without HTTP.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Fake:
         for devid in devids:
             dev = self.state.devices[devid]
             dev.observed, dev.mb_total, dev.mb_used = "writeable", mb_total, mb_used
+            self.state.hosts[dev.hostid].observed = "reachable"
 
 
 @pytest.fixture
