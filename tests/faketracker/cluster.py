@@ -94,6 +94,14 @@ class MogileCluster:
             for n in range(1, count + 1)
         ]
 
+    def replace_tracker(self, index: int) -> FakeTracker:
+        """Start a fresh fake tracker on the state and address of a stopped one."""
+        old = self.fakes[index]
+        old.shutdown()
+        host, port = old.address
+        self.fakes[index] = FakeTracker(host, port, old.config, state=old.state).start()
+        return self.fakes[index]
+
     def close(self) -> None:
         for tracker in self.fakes:
             tracker.shutdown()
