@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 HOST_STATES = ("alive", "down", "dead", "readonly")
 DEVICE_STATES = ("alive", "dead", "down", "readonly", "drain")
@@ -163,7 +165,7 @@ class State:
     """All tracker data. Hold :attr:`lock` while reading or changing anything."""
 
     def __init__(self) -> None:
-        self.lock = threading.RLock()
+        self.lock: AbstractContextManager[Any] = threading.RLock()  # statefile: a file lock
         self.domains: dict[int, Domain] = {}
         self.hosts: dict[int, Host] = {}
         self.devices: dict[int, Device] = {}

@@ -154,8 +154,9 @@ class Replicator(QueueWorker):
                 ]
                 target = state.device_url(dest.devid, fid)
             copied = self._copy(sources, target)
-            with state.lock:
+            with state.lock:  # rows are looked up again: another tracker may have run
                 if copied is None:  # no readable source: retry later
+                    qrow = state.replicate_queue.get(fid)
                     if qrow is not None:
                         backoff(qrow)
                     return
@@ -268,7 +269,10 @@ class Deleter(QueueWorker):
                 continue
             if res.ok or res.status == 404:
                 removed.add(devid)
-        with state.lock:
+        with state.lock:  # looked up again: another tracker may have changed the row
+            row = state.delete_queue.get(fid)
+            if row is None:
+                return
             row.devids -= removed
             if not row.devids:
                 state.delete_queue.pop(fid, None)
@@ -311,6 +315,8 @@ class Fsck(Worker):
         with state.lock:
             if not state.settings.get("fsck_host"):
                 return
+            if not state.claim("fsck", 0, self.tracker.owner):
+                return  # another tracker's fsck is running
             start = int(state.settings.get("fsck_highest_fid_checked") or 0)
             checks = [
                 (row.fid, d, state.device_url(d, row.fid), row.length)
@@ -335,3 +341,4 @@ class Fsck(Worker):
                 old = int(state.settings.get("fsck_sum_evcount_MISS") or 0)
                 state.settings["fsck_sum_evcount_MISS"] = str(old + missing)
             state.settings.pop("fsck_host", None)
+            state.release("fsck", 0)
