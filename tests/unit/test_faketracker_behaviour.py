@@ -92,7 +92,9 @@ def test_no_devices_until_one_is_observed_writeable(fake: Fake) -> None:
     assert fake.ok("create_open domain=d&key=k")["devid"] == "1"
 
 
-@pytest.mark.parametrize("spoil", ["host down", "device readonly", "unreachable", "full"])
+@pytest.mark.parametrize(
+    "spoil", ["host down", "device readonly", "unreachable", "host unreachable", "full"]
+)
 def test_create_open_skips_unusable_devices(fake: Fake, spoil: str) -> None:
     add_hosts(fake, {1: [1], 2: [2]})
     dev = fake.state.devices[1]
@@ -102,6 +104,10 @@ def test_create_open_skips_unusable_devices(fake: Fake, spoil: str) -> None:
         fake.ok("set_state host=h1&device=1&state=readonly")
     elif spoil == "unreachable":
         dev.observed = "unreachable"
+    elif spoil == "host unreachable":  # the monitor timed out on the host ("gone")
+        fake.state.hosts[1].observed = "unreachable"
+        devices = fake.ok("get_devices devid=1")
+        assert devices["dev1_observed_state"] == "writeable", "the device row is untouched"
     else:
         dev.mb_used = dev.mb_total - 50  # below min_free_space (100 MB)
     devids = {fake.ok("create_open domain=d&key=k")["devid"] for _ in range(20)}

@@ -9,6 +9,7 @@ import pytest
 from faketracker import FakeTracker
 from faketracker.protocol import parse_reply
 from faketracker.statefile import StateFileError, file_state
+from faketracker.workers import JobMaster
 
 pytestmark = pytest.mark.unit
 
@@ -76,3 +77,18 @@ def test_a_file_that_is_not_a_state_is_refused_and_left_alone(tmp_path: Path) ->
     assert path.read_bytes() == b"not a pickle"
     with pytest.raises(StateFileError, match="not a directory"):
         file_state(tmp_path / "missing" / "state.db")
+
+
+def test_two_trackers_job_masters_hand_out_each_fid_once(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    one, two = FakeTracker(state=file_state(path)), FakeTracker(state=file_state(path))
+    with one.state.lock:
+        for fid in (5, 6):
+            one.state.enqueue_replication(fid)
+    JobMaster(one).run_once()
+    JobMaster(two).run_once()
+    assert one.replicate_work.qsize() == 2, "the first job master took both"
+    assert two.replicate_work.qsize() == 0, "the second sees the first one's leases"
+    one.shutdown()  # never started: only releases its leases
+    JobMaster(two).run_once()
+    assert two.replicate_work.qsize() == 2, "a stopped tracker's work is taken over"
