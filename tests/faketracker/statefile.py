@@ -15,7 +15,6 @@ state file is refused with :class:`StateFileError`, and the file is left as it i
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import pickle
@@ -80,10 +79,6 @@ class SharedStateLock:
         finally:
             self._depth -= 1
             self._thread_lock.release()
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
 
     # ------------------------------------------------------------------ file I/O
 
