@@ -4,6 +4,10 @@ Storing follows the tracker's recipe: ``create_open`` (with ``multi_dest``) give
 up to three destinations; the bytes are PUT to the first that accepts them (the
 source is rewound between attempts), then ``create_close`` tells the tracker the
 size and, for classes with a hashtype, the checksum.
+
+A ``create_close`` whose answer was lost and whose resend the next tracker refuses
+(``no_temp_file``) is checked with ``file_info`` (see :mod:`.lost_answers`); if the key
+does not hold this fid, the whole store runs once more from ``create_open``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,13 @@ from typing import BinaryIO
 import requests
 
 from .cluster import ClassInfo, parse_domains
-from .exceptions import MogileFSError, NoneMatchError, StorageNodeError, UnknownKeyError
+from .exceptions import (
+    CloseFailedError,
+    MogileFSError,
+    NoneMatchError,
+    StorageNodeError,
+    UnknownKeyError,
+)
 from .nodes import CHUNK_SIZE, StorageHTTP
 from .protocol import numbered, validate_key
 from .tracker import TrackerPool
@@ -31,6 +41,7 @@ logger = logging.getLogger(__name__)
 SPOOL_MAX = 1024 * 1024  # bytes kept in memory before spilling to a temporary file
 LIST_PAGE = 1000  # the tracker's maximum for list_keys
 CLASS_CACHE_SECONDS = 60.0
+STORE_ATTEMPTS = 2  # the second only when a lost create_close did not take effect
 HASH_ALGORITHMS = {"MD5": "md5", "SHA-1": "sha1"}
 
 Content = bytes | bytearray | memoryview | BinaryIO | Iterable[bytes]
@@ -106,36 +117,55 @@ class MogileFSClient:
         validate_key(key)
         hashtype = self._hashtype(cls)
         with _Source.of(content) as source:
-            opened = self._call(
-                "create_open",
-                key=key,
-                multi_dest=1,
-                size=source.size,
-                **({"class": cls} if cls else {}),
-            )
-            fid = opened["fid"]
-            errors = []
-            for devid, path in _destinations(opened):
+            attempt = 1
+            while True:
                 try:
-                    digest = source.put(self.http, path, hashtype)
-                except StorageNodeError as exc:
-                    logger.warning("Storing %r on %s failed: %s", key, path, exc)
-                    errors.append(str(exc))
-                    continue
-                self._call(
-                    "create_close",
-                    fid=fid,
-                    devid=devid,
-                    path=path,
-                    key=key,
-                    size=source.size,
-                    checksum=f"{hashtype}:{digest}" if hashtype and digest else None,
-                )
-                return source.size
+                    return self._store_once(key, source, cls, hashtype)
+                except CloseFailedError as exc:
+                    if not exc.after_lost_answer or attempt >= STORE_ATTEMPTS:
+                        raise
+                    attempt += 1
+                    logger.warning(
+                        "Storing %r: a lost create_close did not take effect (%s); starting over",
+                        key,
+                        exc,
+                    )
+
+    def _store_once(self, key: str, source: _Source, cls: str | None, hashtype: str | None) -> int:
+        """One ``create_open`` → PUT → ``create_close`` round."""
+        opened = self._call(
+            "create_open",
+            key=key,
+            multi_dest=1,
+            size=source.size,
+            **({"class": cls} if cls else {}),
+        )
+        fid = opened["fid"]
+        errors = []
+        for devid, path in _destinations(opened):
+            try:
+                digest = source.put(self.http, path, hashtype)
+            except StorageNodeError as exc:
+                logger.warning("Storing %r on %s failed: %s", key, path, exc)
+                errors.append(str(exc))
+                continue
+            self._call(
+                "create_close",
+                fid=fid,
+                devid=devid,
+                path=path,
+                key=key,
+                size=source.size,
+                checksum=f"{hashtype}:{digest}" if hashtype and digest else None,
+            )
+            return source.size
         raise StorageNodeError(f"No storage node accepted {key!r}: " + "; ".join(errors))
 
     def delete(self, key: str) -> None:
-        """Delete ``key``; raises :class:`UnknownKeyError` if it does not exist."""
+        """Delete ``key``; raises :class:`UnknownKeyError` if it does not exist.
+
+        A resend after a lost answer that finds the key gone counts as done.
+        """
         self._call("delete", key=validate_key(key))
 
     def rename(self, from_key: str, to_key: str) -> None:

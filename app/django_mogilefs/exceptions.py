@@ -33,9 +33,15 @@ class TrackerError(MogileFSError):
 
     ``code`` is the tracker's bare error token, ``message`` its decoded text.
     Codes without a dedicated subclass raise this class itself.
+
+    ``after_lost_answer`` is true when this answer came from a tracker the request
+    was resent to because an earlier tracker may have run it and then lost the
+    answer (timed out, reset, stopped mid-request): the error may describe the
+    earlier attempt's own effect rather than a refusal.
     """
 
     code: str = ""
+    after_lost_answer: bool = False
 
     def __init__(self, code: str, message: str = "") -> None:
         self.code = code

@@ -11,6 +11,12 @@ is never sent again to the same tracker, but it does move on to the next one, as
 failover requires: a tracker that was only slow may then have run it too (a
 second ``delete`` answers ``unknown_key``). Keep ``timeout`` well above the
 tracker's slowest command so that this stays the exception.
+
+Lost answers: when a request may have run on a tracker whose answer never came (sent,
+then a timeout, a reset or an end of file) and the next tracker answers ``ERR``, that
+error is marked ``after_lost_answer`` and checked by :mod:`.lost_answers` against the
+trackers' shared state: a ``delete`` answering ``unknown_key`` there is a success. A
+first-attempt ``ERR`` is the tracker's verdict and is raised as it is.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .exceptions import ProtocolError, TrackerUnavailableError
+from . import lost_answers
+from .exceptions import ProtocolError, TrackerError, TrackerUnavailableError
 from .protocol import Args, encode_request, parse_response
 
 logger = logging.getLogger(__name__)
@@ -63,7 +70,21 @@ def parse_trackers(trackers: str | Sequence[str]) -> list[tuple[str, int]]:
 
 
 class _StaleConnection(ConnectionError):
-    """A pooled connection turned out closed before any byte of an answer came back."""
+    """A pooled connection turned out closed before any byte of an answer came back.
+
+    ``sent`` is false when sending failed, so the tracker cannot have run the request.
+    """
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+@dataclass
+class _Attempt:
+    """One tracker's try at a request: ``sent`` once it may have run there."""
+
+    sent: bool = False
 
 
 class _Connection:
@@ -91,18 +112,20 @@ class _Connection:
         try:
             self.sock.sendall(line)
         except (BrokenPipeError, ConnectionResetError) as exc:
-            raise _StaleConnection(str(exc)) from exc
+            raise _StaleConnection(str(exc), sent=False) from exc
         buf = b""
         while not buf.endswith(b"\n"):
             try:
                 chunk = self.sock.recv(65536)
             except ConnectionResetError as exc:
                 if not buf:
-                    raise _StaleConnection(str(exc)) from exc
+                    raise _StaleConnection(str(exc), sent=True) from exc
                 raise
             if not chunk:
                 if not buf:
-                    raise _StaleConnection("tracker closed the connection without answering")
+                    raise _StaleConnection(
+                        "tracker closed the connection without answering", sent=True
+                    )
                 raise ConnectionError("tracker closed the connection in the middle of an answer")
             buf += chunk
             if len(buf) > MAX_LINE:
@@ -173,18 +196,51 @@ class TrackerPool:
         """
         line = encode_request(command, args)
         errors = []
+        lost_on: list[str] = []  # trackers that may have run it without answering
         for tracker in self._order():
+            attempt = _Attempt()
             try:
-                response = self._request_on(tracker, line)
+                response = self._request_on(tracker, line, attempt)
             except (OSError, ProtocolError) as exc:
                 self._mark_dead(tracker, exc)
                 errors.append(f"{tracker}: {exc or type(exc).__name__}")
+                if attempt.sent:
+                    lost_on.append(str(tracker))
                 continue
             self._mark_alive(tracker)
-            return parse_response(response)
+            try:
+                return parse_response(response)
+            except TrackerError as exc:
+                if attempt.sent and str(tracker) not in lost_on:
+                    lost_on.append(str(tracker))  # an idle connection lost it first
+                if not lost_on:
+                    raise
+                return self._resolve(command, args or {}, exc, tracker, lost_on)
         raise TrackerUnavailableError(
             f"No MogileFS tracker answered {command!r} ({'; '.join(errors)})"
         )
+
+    def _resolve(
+        self,
+        command: str,
+        args: Args,
+        exc: TrackerError,
+        tracker: _Tracker,
+        lost_on: list[str],
+    ) -> dict[str, str]:
+        """An ``ERR`` to a resent request: the lost attempt's result, or ``exc`` raised."""
+        exc.after_lost_answer = True
+        answer = lost_answers.resolve(self, command, args, exc)
+        if answer is None:
+            raise exc
+        logger.info(
+            "%s answered %s to %r resent after a lost answer from %s: the first attempt did it",
+            tracker,
+            exc.code,
+            command,
+            ", ".join(lost_on),
+        )
+        return answer
 
     def close(self) -> None:
         """Close every idle connection (in-flight ones close when they finish)."""
@@ -203,17 +259,23 @@ class TrackerPool:
         dead = [t for t in rotated if t not in live]
         return live + dead
 
-    def _request_on(self, tracker: _Tracker, line: bytes) -> bytes:
+    def _request_on(self, tracker: _Tracker, line: bytes, attempt: _Attempt) -> bytes:
+        """Send on an idle connection (or a fresh one if it was dropped); read the answer.
+
+        ``attempt.sent`` becomes true as soon as the tracker may have run the request.
+        """
         conn = self._take_idle(tracker)
         if conn is not None:
             try:
                 response = conn.request(line)
             except _StaleConnection as exc:
-                # The tracker dropped this idle connection: the request never reached
-                # it, so it is sent once more, on a fresh connection.
+                # The tracker dropped this idle connection, almost always before the
+                # request reached it: it is sent once more, on a fresh connection.
+                attempt.sent = attempt.sent or exc.sent
                 conn.close()
                 logger.debug("Idle connection to %s was closed (%s); reconnecting", tracker, exc)
             except BaseException:
+                attempt.sent = True
                 conn.close()  # never reuse a socket that timed out or broke mid-answer
                 raise
             else:
@@ -222,7 +284,12 @@ class TrackerPool:
         conn = self._connect(tracker)
         try:
             response = conn.request(line)
+        except _StaleConnection as exc:
+            attempt.sent = attempt.sent or exc.sent
+            conn.close()
+            raise
         except BaseException:
+            attempt.sent = True
             conn.close()
             raise
         self._give_back(tracker, conn)

@@ -5,15 +5,18 @@ It speaks the tracker's line protocol exactly as recorded from a real 2.73 track
 works against real storage nodes over HTTP: it HEAD-checks uploads in ``create_close``,
 monitors ``/devN/usage`` and test-writes like the real monitor, replicates files by HTTP
 GET + PUT, and deletes them with HTTP DELETE, all in background threads. State lives in
-memory.
+memory, or in a file shared by several tracker processes (``--state-file``, see
+:mod:`.statefile`); ``FakeTracker(state=other.state)`` shares it within a process.
+``stop_after(command)`` stops a tracker between running a command and answering it.
 
     from faketracker import FakeTracker
     with FakeTracker(port=7001) as tracker:      # starts listening and the jobs
         ...                                      # talk to tracker.hostport
 
-or ``python -m faketracker --listen 127.0.0.1:7001``.
+or ``python -m faketracker --listen 127.0.0.1:7001 [--state-file PATH]``.
 
-Known differences from mogilefsd: no database (nothing survives a restart); query workers
+Known differences from mogilefsd: no database (without a state file nothing survives a
+restart; with one, every change rewrites the whole file under one lock); query workers
 do not cache (the real ones may answer from a cache for up to one monitor round); the
 monitor reads usage on every round (mogilefsd stores it every 15 s); memcached, rebalance
 and the mogstored side channel are not modelled; fsck only HEAD-checks copies; keys are

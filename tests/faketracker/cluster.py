@@ -27,19 +27,24 @@ class ClusterError(RuntimeError):
 class MogileCluster:
     """What the ``mogile_cluster`` fixture yields.
 
-    ``trackers`` and ``domain`` are always set; ``tracker``, ``nodes`` and the node
-    controls exist only when the cluster is the fake one started by the tests.
+    ``trackers`` and ``domain`` are always set; ``tracker`` (the first of ``fakes``, the
+    fake trackers, which share one state), ``nodes`` and the node controls exist only
+    when the cluster is the fake one started by the tests.
     """
 
     trackers: list[str]
     domain: str
-    tracker: FakeTracker | None = None
+    fakes: list[FakeTracker] = field(default_factory=list)
     nodes: list[StorageNode] = field(default_factory=list)
     group: ProcessGroup | None = None
 
     @property
+    def tracker(self) -> FakeTracker | None:
+        return self.fakes[0] if self.fakes else None
+
+    @property
     def fake(self) -> bool:
-        return self.tracker is not None
+        return bool(self.fakes)
 
     def client(self, timeout: float = 10.0) -> TrackerClient:
         return TrackerClient(self.trackers[0], timeout)
@@ -89,9 +94,17 @@ class MogileCluster:
             for n in range(1, count + 1)
         ]
 
+    def replace_tracker(self, index: int) -> FakeTracker:
+        """Start a fresh fake tracker on the state and address of a stopped one."""
+        old = self.fakes[index]
+        old.shutdown()
+        host, port = old.address
+        self.fakes[index] = FakeTracker(host, port, old.config, state=old.state).start()
+        return self.fakes[index]
+
     def close(self) -> None:
-        if self.tracker is not None:
-            self.tracker.shutdown()
+        for tracker in self.fakes:
+            tracker.shutdown()
         if self.group is not None:
             self.group.stop_all()
 
@@ -102,9 +115,11 @@ def start_fake_cluster(
     domain: str = "testdom",
     port: int | None = None,
     bootstrap: bool = True,
+    trackers: int = 1,
     **tracker_options: Any,
 ) -> MogileCluster:
-    """Start mog1..3 (Perlbal on 127.0.0.1..3, device i on node i) and a fake tracker.
+    """Start mog1..3 (Perlbal on 127.0.0.1..3, device i on node i) and ``trackers`` fake
+    trackers sharing one state.
 
     With ``bootstrap``: create ``domain`` with classes avatar (3) and thumb (1), the hosts
     (alive) and devices, and wait until every device is writeable with ``mb_total`` known.
@@ -114,8 +129,11 @@ def start_fake_cluster(
     try:
         node_port = port or free_port()
         cluster.nodes = start_nodes(root, node_port, group=group)
-        cluster.tracker = FakeTracker(**tracker_options).start()
-        cluster.trackers = [cluster.tracker.hostport]
+        first = FakeTracker(**tracker_options).start()
+        cluster.fakes = [first] + [
+            FakeTracker(state=first.state, **tracker_options).start() for _ in range(trackers - 1)
+        ]
+        cluster.trackers = [t.hostport for t in cluster.fakes]
         if bootstrap:
             _bootstrap(cluster, node_port)
     except BaseException:

@@ -80,7 +80,7 @@ class Commands(FileCommands, AdminCommands):
             raise RuntimeError("Crashed on purpose")
 
     def cmd_replicate_now(self, args: Args) -> dict[str, int]:
-        now = time.monotonic()
+        now = time.time()
         count = 0
         with self.state.lock:
             for row in self.state.replicate_queue.values():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from collections.abc import Callable
 
 from . import httpio
@@ -288,7 +287,7 @@ class FileCommands(CommandBase):
                 ("delqueue", self.state.delete_queue),
             ):
                 if fid in queue:
-                    nexttry = int(time.time() + queue[fid].nexttry - time.monotonic())
+                    nexttry = int(queue[fid].nexttry)
                     pairs += [
                         (f"{name}_fid", fid),
                         (f"{name}_nexttry", nexttry),

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("faketracker.monitor")
 _USAGE_LINE = re.compile(r"(\w+)\s*:\s*(.+)", re.ASCII)
+SLOW_FAILURE = 0.5  # s: a usage GET failing later than this means the host is gone
 
 
 @dataclass
@@ -36,8 +37,13 @@ class Monitor(Worker):
     """Each round: GET ``/devN/usage`` for every device on a live host, then (every
     ``test_write_interval`` s per device) PUT and GET back ``/devN/test-write/test-write-<n>``.
 
-    A device whose usage cannot be fetched is ``unreachable``; a test write that reads back
-    marks it ``writeable``, anything else ``readable``.
+    A usage GET that fails fast (< 0.5 s: refused, an HTTP error) marks the device
+    ``unreachable``. One that fails slowly (a timeout: the host is gone, packets dropped)
+    marks the *host* unreachable and skips its other devices for the round; the devices
+    keep their last observed state in ``get_devices``, but the tracker neither offers
+    nor reads them until the host answers again (Monitor.pm ``on_usage_response``,
+    Device.pm ``host_ok``). A test write that reads back marks a device ``writeable``,
+    anything else ``readable``.
     """
 
     job = "monitor"
@@ -88,7 +94,7 @@ class Monitor(Worker):
 
     def _probes(self) -> list[_Probe]:
         state = self.tracker.state
-        now = time.monotonic()
+        now = time.time()
         interval = self.tracker.config.test_write_interval
         probes = []
         with state.lock:
@@ -139,15 +145,15 @@ class Monitor(Worker):
             res = None
             error = str(exc)
         if res is None or not res.ok:
-            slow = res is None and time.monotonic() - started >= 0.5
-            if slow:  # a timeout marks the host, and its other devices are skipped
+            if time.monotonic() - started >= SLOW_FAILURE:
                 self._set_host(probe.hostid, "unreachable")
+                return False
             self._set(probe.devid, observed="unreachable")
             self.tracker.note_error(
-                f"Port {probe.port} not listening on {probe.hostip} ({base}/usage)?  "
-                f"Error was: {error if res is None else res.status}"
+                f"Port {probe.get_port or probe.port} not listening on {probe.hostip} "
+                f"({base}/usage)?  Error was: {error if res is None else res.status}"
             )
-            return not slow
+            return True
         self._set_host(probe.hostid, "reachable")
         stats = dict(
             m.groups()
@@ -165,7 +171,7 @@ class Monitor(Worker):
         if probe.test_write_due:
             self._set(
                 probe.devid,
-                last_test_write=time.monotonic(),
+                last_test_write=time.time(),
                 observed=self._test_write(probe, base) if probe.can_delete_from else "readable",
             )
         return True

@@ -12,12 +12,13 @@ import socket
 import socketserver
 import threading
 import time
+import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .commands import Commands
 from .monitor import Monitor
-from .protocol import from_bytes, to_bytes
+from .protocol import from_bytes, parse_request, to_bytes
 from .state import State
 from .workers import Deleter, Fsck, JobMaster, Reaper, Replicator, Worker
 
@@ -77,18 +78,24 @@ class _Server(socketserver.ThreadingTCPServer):
 
 
 class FakeTracker:
-    """A MogileFS 2.73 tracker look-alike; see the package docstring."""
+    """A MogileFS 2.73 tracker look-alike; see the package docstring.
+
+    ``state``: share another tracker's :class:`State` (two mogilefsd on one database).
+    """
 
     def __init__(
         self,
         host: str = "127.0.0.1",
         port: int = 0,
         config: TrackerConfig | None = None,
+        *,
+        state: State | None = None,
         **overrides: Any,
     ) -> None:
         self.config = replace(config or TrackerConfig(), **overrides)
-        self.state = State()
-        self.inflight: set[tuple[str, int]] = set()
+        self.state = state if state is not None else State()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop_after: str | None = None
         self.replicate_work: queue.Queue[int | None] = queue.Queue()
         self.delete_work: queue.Queue[int | None] = queue.Queue()
         self.monitor = Monitor(self)
@@ -177,6 +184,8 @@ class FakeTracker:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        with self.state.lock:
+            self.state.release_all(self.owner)  # the other trackers' jobs take them over
 
     def __enter__(self) -> FakeTracker:
         return self if self._server else self.start()
@@ -200,6 +209,15 @@ class FakeTracker:
         """
         with self.state.lock:
             self.state.placement_hints.append(list(devids))
+
+    def stop_after(self, command: str) -> None:
+        """Stop the tracker the next time it has run ``command``, before it answers.
+
+        The command's effect stays (as a mogilefsd that commits and is then stopped by
+        SIGTERM); the client sees its connection closed without an answer.
+        """
+        with self._guard:
+            self._stop_after = command
 
     def note_error(self, message: str) -> None:
         """MogileFS::Util::error: remembered as "last error" and sent to !watch-ers."""
@@ -264,6 +282,15 @@ class FakeTracker:
         while not pending.done.wait(0.5):
             if self._stopping:
                 return ""
+        parsed = parse_request(line)
+        with self._guard:
+            stop = parsed is not None and parsed[0] == self._stop_after
+            if stop:
+                self._stop_after = None
+        if stop:
+            log.info("stopping after %s, before answering it (stop_after)", line.split()[0])
+            self.shutdown()
+            return ""
         return pending.reply + "\r\n"
 
     def _query_worker(self) -> None:

@@ -2,14 +2,18 @@
 
 The rows mirror MogileFS's tables (domain, class, host, device, file, file_on, tempfile,
 file_to_replicate, file_to_delete2, server_settings); ids are allocated the way the
-MySQL store allocates them.
+MySQL store allocates them. Several trackers may share one State (as mogilefsd
+processes share one database): every time is wall-clock time, and the work a tracker's
+background job has taken is leased in :attr:`State.inflight` so no other takes it too.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 HOST_STATES = ("alive", "down", "dead", "readonly")
 DEVICE_STATES = ("alive", "dead", "down", "readonly", "drain")
@@ -17,6 +21,7 @@ DEFAULT_MINDEVCOUNT = 2  # default_mindevcount
 MIN_FREE_SPACE_MB = 100  # min_free_space
 HASH_TYPES = {"MD5": 16, "SHA-1": 20}  # MogileFS::Checksum: name -> digest bytes
 SCHEMA_VERSION = "17"
+INFLIGHT_LEASE = 120.0  # s a job's claim on a fid lasts if its tracker dies holding it
 
 
 @dataclass
@@ -94,7 +99,7 @@ class Device:
     observed: str = ""  # writeable / readable / unreachable
     mb_total: int | None = None
     mb_used: int | None = None
-    last_test_write: float = 0.0
+    last_test_write: float = 0.0  # time.time()
 
     @property
     def mb_free(self) -> int | None:
@@ -148,7 +153,7 @@ class Checksum:
 
 @dataclass
 class QueueRow:
-    """A file_to_replicate or file_to_delete2 row."""
+    """A file_to_replicate or file_to_delete2 row (``nexttry`` is a time.time())."""
 
     fid: int
     nexttry: float
@@ -160,7 +165,7 @@ class State:
     """All tracker data. Hold :attr:`lock` while reading or changing anything."""
 
     def __init__(self) -> None:
-        self.lock = threading.RLock()
+        self.lock: AbstractContextManager[Any] = threading.RLock()  # statefile: a file lock
         self.domains: dict[int, Domain] = {}
         self.hosts: dict[int, Host] = {}
         self.devices: dict[int, Device] = {}
@@ -178,6 +183,8 @@ class State:
         self.next_fid = 2
         self.last_error = ""
         self.placement_hints: list[list[int]] = []
+        # (job, fid) -> (owner tracker, lease expiry): work a tracker's job has taken.
+        self.inflight: dict[tuple[str, int], tuple[str, float]] = {}
         self.stats: dict[str, int] = {
             "queries": 0,
             "times_out_of_qworkers": 0,
@@ -218,6 +225,11 @@ class State:
         host = self.hosts.get(dev.hostid)
         return host is not None and host.status == "alive"
 
+    def host_ok(self, dev: Device) -> bool:
+        """Device.pm host_ok: the monitor last reached the device's host."""
+        host = self.hosts.get(dev.hostid)
+        return host is not None and host.observed == "reachable"
+
     def observed_state(self, dev: Device) -> str:
         """What get_devices reports: nothing for down/dead devices or hosts not alive."""
         host = self.hosts.get(dev.hostid)
@@ -226,19 +238,23 @@ class State:
         return dev.observed
 
     def should_get_new_files(self, dev: Device) -> bool:
-        """Device->should_get_new_files: alive, observed writeable, host alive, space left."""
+        """Device->should_get_new_files: alive, observed writeable (host reachable), host
+        alive, space left."""
         return (
             dev.status == "alive"
+            and self.host_ok(dev)
             and self.observed_state(dev) == "writeable"
             and self.host_alive(dev)
             and not (dev.mb_total and (dev.mb_free or 0) < MIN_FREE_SPACE_MB)
         )
 
     def should_read_from(self, dev: Device) -> bool:
-        """Device->should_read_from: readable state, host alive, observed reachable."""
+        """Device->should_read_from: readable state, host alive and reachable, device
+        observed readable or writeable."""
         return (
             dev.status in ("alive", "readonly", "drain")
             and self.host_alive(dev)
+            and self.host_ok(dev)
             and self.observed_state(dev) in ("writeable", "readable")
         )
 
@@ -259,7 +275,7 @@ class State:
 
     def enqueue_replication(self, fid: int, delay: float = 0.0) -> None:
         row = self.replicate_queue.get(fid)
-        nexttry = time.monotonic() + delay
+        nexttry = time.time() + delay
         if row is None:
             self.replicate_queue[fid] = QueueRow(fid, nexttry)
         else:
@@ -268,8 +284,25 @@ class State:
     def enqueue_delete(self, fid: int, devids: set[int] | list[int]) -> None:
         if not devids:
             return
-        row = self.delete_queue.setdefault(fid, QueueRow(fid, time.monotonic()))
+        row = self.delete_queue.setdefault(fid, QueueRow(fid, time.time()))
         row.devids.update(devids)
+
+    def claim(self, job: str, fid: int, owner: str) -> bool:
+        """Lease ``(job, fid)`` to ``owner`` unless another holds a live lease on it."""
+        now = time.time()
+        held = self.inflight.get((job, fid))
+        if held is not None and held[1] > now:
+            return False
+        self.inflight[(job, fid)] = (owner, now + INFLIGHT_LEASE)
+        return True
+
+    def release(self, job: str, fid: int) -> None:
+        self.inflight.pop((job, fid), None)
+
+    def release_all(self, owner: str) -> None:
+        """Drop every lease ``owner`` holds (its tracker is stopping)."""
+        for item in [k for k, (who, _) in self.inflight.items() if who == owner]:
+            del self.inflight[item]
 
     def delete_file(self, fid: int) -> None:
         """FID->delete: drop the file row, its key, checksum and tempfile; queue the copies."""

@@ -84,13 +84,13 @@ class QueueWorker(Worker):
 
     def done(self, fid: int) -> None:
         with self.tracker.state.lock:
-            self.tracker.inflight.discard((self.job, fid))
+            self.tracker.state.release(self.job, fid)
 
 
 def backoff(row: QueueRow) -> None:
     delay = BACKOFF[min(row.failcount, len(BACKOFF) - 1)] * random.uniform(0.8, 1.2)
     row.failcount += 1
-    row.nexttry = time.monotonic() + delay
+    row.nexttry = time.time() + delay
 
 
 class JobMaster(Worker):
@@ -103,7 +103,7 @@ class JobMaster(Worker):
 
     def run_once(self) -> None:
         state, tracker = self.tracker.state, self.tracker
-        now = time.monotonic()
+        now = time.time()
         with state.lock:
             for job, rows, work in (
                 ("replicate", state.replicate_queue, tracker.replicate_work),
@@ -111,11 +111,10 @@ class JobMaster(Worker):
             ):
                 due = [
                     fid
-                    for fid, row in rows.items()
-                    if row.nexttry <= now and (job, fid) not in tracker.inflight
+                    for fid, row in sorted(rows.items())
+                    if row.nexttry <= now and state.claim(job, fid, tracker.owner)
                 ]
-                for fid in sorted(due):
-                    tracker.inflight.add((job, fid))
+                for fid in due:
                     work.put(fid)
                 state.stats[f"work_sent_to_{job}"] += len(due)
                 state.stats[f"work_queue_for_{job}"] = work.qsize()
@@ -155,8 +154,9 @@ class Replicator(QueueWorker):
                 ]
                 target = state.device_url(dest.devid, fid)
             copied = self._copy(sources, target)
-            with state.lock:
+            with state.lock:  # rows are looked up again: another tracker may have run
                 if copied is None:  # no readable source: retry later
+                    qrow = state.replicate_queue.get(fid)
                     if qrow is not None:
                         backoff(qrow)
                     return
@@ -269,7 +269,10 @@ class Deleter(QueueWorker):
                 continue
             if res.ok or res.status == 404:
                 removed.add(devid)
-        with state.lock:
+        with state.lock:  # looked up again: another tracker may have changed the row
+            row = state.delete_queue.get(fid)
+            if row is None:
+                return
             row.devids -= removed
             if not row.devids:
                 state.delete_queue.pop(fid, None)
@@ -312,6 +315,8 @@ class Fsck(Worker):
         with state.lock:
             if not state.settings.get("fsck_host"):
                 return
+            if not state.claim("fsck", 0, self.tracker.owner):
+                return  # another tracker's fsck is running
             start = int(state.settings.get("fsck_highest_fid_checked") or 0)
             checks = [
                 (row.fid, d, state.device_url(d, row.fid), row.length)
@@ -336,3 +341,4 @@ class Fsck(Worker):
                 old = int(state.settings.get("fsck_sum_evcount_MISS") or 0)
                 state.settings["fsck_sum_evcount_MISS"] = str(old + missing)
             state.settings.pop("fsck_host", None)
+            state.release("fsck", 0)

@@ -1,7 +1,7 @@
 """The fake tracker's command semantics, without storage nodes.
 
-Devices are made "writeable" by setting the monitor's observations directly, so the
-placement rules can be tested without HTTP.
+Devices are made "writeable" (and their hosts "reachable") by setting the monitor's
+observations directly, so the placement rules can be tested without HTTP.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Fake:
         for devid in devids:
             dev = self.state.devices[devid]
             dev.observed, dev.mb_total, dev.mb_used = "writeable", mb_total, mb_used
+            self.state.hosts[dev.hostid].observed = "reachable"
 
 
 @pytest.fixture
@@ -91,7 +92,9 @@ def test_no_devices_until_one_is_observed_writeable(fake: Fake) -> None:
     assert fake.ok("create_open domain=d&key=k")["devid"] == "1"
 
 
-@pytest.mark.parametrize("spoil", ["host down", "device readonly", "unreachable", "full"])
+@pytest.mark.parametrize(
+    "spoil", ["host down", "device readonly", "unreachable", "host unreachable", "full"]
+)
 def test_create_open_skips_unusable_devices(fake: Fake, spoil: str) -> None:
     add_hosts(fake, {1: [1], 2: [2]})
     dev = fake.state.devices[1]
@@ -101,6 +104,10 @@ def test_create_open_skips_unusable_devices(fake: Fake, spoil: str) -> None:
         fake.ok("set_state host=h1&device=1&state=readonly")
     elif spoil == "unreachable":
         dev.observed = "unreachable"
+    elif spoil == "host unreachable":  # the monitor timed out on the host ("gone")
+        fake.state.hosts[1].observed = "unreachable"
+        devices = fake.ok("get_devices devid=1")
+        assert devices["dev1_observed_state"] == "writeable", "the device row is untouched"
     else:
         dev.mb_used = dev.mb_total - 50  # below min_free_space (100 MB)
     devids = {fake.ok("create_open domain=d&key=k")["devid"] for _ in range(20)}

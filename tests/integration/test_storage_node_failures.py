@@ -1,0 +1,118 @@
+"""The fake tracker's two storage-node failure modes, as MogileFS 2.73's monitor has them.
+
+* Refused (the usage GET fails in < 0.5 s: a stopped process on a live address): the
+  device's ``observed_state`` becomes ``unreachable``.
+* Gone (the GET fails after >= 0.5 s: the address swallows packets): the *host* is marked
+  unreachable inside the tracker; ``get_devices`` still says ``writeable`` and
+  ``get_hosts`` has no observed state at all, yet ``create_open`` stops offering the
+  device and ``get_paths`` avoids it. A listening socket that never accepts stands in
+  for a gone node: connections complete in the kernel, and no answer ever comes.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from faketracker.client import TrackerClient
+from faketracker.cluster import MogileCluster, start_fake_cluster
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MogileCluster]:
+    cluster = start_fake_cluster(
+        Path(tmp_path_factory.mktemp("node-failures")),
+        monitor_interval=0.5,
+        test_write_interval=1.0,
+        http_timeout=1.0,
+    )
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def offered(client: TrackerClient, domain: str) -> set[str]:
+    args = client.call("create_open", domain=domain, key=f"probe/{uuid.uuid4().hex}", multi_dest=1)
+    assert args.ok, args.raw
+    return {args.args[f"devid_{n}"] for n in range(1, int(args.args["dev_count"]) + 1)}
+
+
+def store_everywhere(cluster: MogileCluster, client: TrackerClient) -> str:
+    """A key with a copy on each of dev1..3."""
+    key = f"failures/{uuid.uuid4().hex}"
+    opened = client.call("create_open", domain=cluster.domain, key=key, **{"class": "avatar"})
+    put = urllib.request.Request(opened.args["path"], data=b"three copies", method="PUT")
+    urllib.request.urlopen(put, timeout=10).close()
+    closed = client.call(
+        "create_close",
+        domain=cluster.domain,
+        key=key,
+        size=12,
+        **{k: opened.args[k] for k in ("fid", "devid", "path")},
+    )
+    assert closed.ok, closed.raw
+    deadline = time.monotonic() + 20
+    while client.call("file_info", domain=cluster.domain, key=key).args["devcount"] != "3":
+        assert time.monotonic() < deadline, "not replicated to 3 devices"
+        time.sleep(0.1)
+    return key
+
+
+def wait_until(predicate, timeout: float, what: str) -> float:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - started < timeout, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def device(cluster: MogileCluster, devid: int) -> dict[str, str]:
+    return next(d for d in cluster.devices() if d["devid"] == str(devid))
+
+
+def test_a_refused_node_is_unreachable_in_get_devices(cluster: MogileCluster) -> None:
+    with cluster.client() as client:
+        cluster.stop_node("mog3", wait=False)
+        try:
+            took = wait_until(
+                lambda: device(cluster, 3)["observed_state"] == "unreachable", 5, "unreachable"
+            )
+            assert took < 5
+            assert all("3" not in offered(client, cluster.domain) for _ in range(4))
+        finally:
+            cluster.start_node("mog3")
+
+
+def test_a_gone_node_stays_writeable_in_get_devices_but_is_avoided(
+    cluster: MogileCluster,
+) -> None:
+    mog2 = cluster.node("mog2")
+    with cluster.client() as client:
+        key = store_everywhere(cluster, client)
+        mog2.stop()
+        blackhole = socket.socket()
+        blackhole.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        blackhole.bind((mog2.ip, mog2.port))
+        blackhole.listen(64)  # never accepts: every request times out
+        try:
+            wait_until(lambda: "2" not in offered(client, cluster.domain), 10, "dev2 avoided")
+            for _ in range(4):
+                assert offered(client, cluster.domain) == {"1", "3"}
+            assert device(cluster, 2)["observed_state"] == "writeable"
+            hosts = client.call("get_hosts").args
+            assert not [k for k in hosts if "observed" in k]
+            paths = client.call("get_paths", domain=cluster.domain, key=key, pathcount=3).args
+            assert paths["paths"] == "2"
+            assert all("/dev2/" not in paths[f"path{n}"] for n in (1, 2))
+        finally:
+            blackhole.close()
+            cluster.start_node("mog2")
+        wait_until(lambda: "2" in offered(client, cluster.domain), 10, "dev2 offered again")
