@@ -29,6 +29,7 @@ class Load:
     def __init__(self, name: str, step: Callable[[int], None]) -> None:
         self.name, self.step = name, step
         self.done = 0
+        self.slowest = (0.0, -1)  # (seconds, step)
         self.failures: list[str] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -36,12 +37,17 @@ class Load:
     def _run(self) -> None:
         i = 0
         while not self.stop.is_set():
+            started = time.monotonic()
             try:
                 self.step(i)
                 self.done += 1
             except Exception as exc:  # every kind of failure is what the test counts
                 self.failures.append(f"{self.name} #{i}: {type(exc).__name__}: {exc}")
+            self.slowest = max(self.slowest, (time.monotonic() - started, i))
             i += 1
+
+    def __repr__(self) -> str:
+        return f"{self.name}: {self.done} done, slowest {self.slowest[0]:.1f}s (#{self.slowest[1]})"
 
 
 def test_no_request_fails_while_a_tracker_is_down(target: Target, mogile):
@@ -91,4 +97,6 @@ def test_no_request_fails_while_a_tracker_is_down(target: Target, mogile):
     failures = [f for load in loads for f in load.failures]
     assert failures == [], f"{len(failures)} failed: {failures[:5]}"
     # The load really ran while the tracker was down.
-    assert all(n > 0 for n in during), f"requests while the tracker was down: {during}"
+    assert all(n > 0 for n in during), (
+        f"requests while the tracker was down: {during}; before: {at_stop}; {loads}"
+    )
