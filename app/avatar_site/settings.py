@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The storage backend's management command (mogilefs_copy) and nothing else.
+    "django_mogilefs",
     "avatars",
 ]
 
