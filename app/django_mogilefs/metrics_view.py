@@ -24,7 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from .cluster import ClusterAdmin
-from .metrics import ClusterCollector, Snapshot, cluster_registry
+from .cluster_metrics import ClusterCollector, Snapshot, cluster_registry
 
 DEFAULT_ALLOW_FROM = (
     "127.0.0.0/8",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import RequestFactory, override_settings
-from django_mogilefs import metrics, metrics_view
+from django_mogilefs import cluster_metrics, metrics, metrics_view
 from django_mogilefs.cluster import DeviceInfo, HostInfo
 from django_mogilefs.exceptions import TrackerUnavailableError
 from django_mogilefs.tracker import TrackerPool
@@ -18,8 +18,12 @@ HOSTS = [HostInfo(1, "mogstored1", "127.0.0.1", 7500, "alive")]
 DEVICES = [DeviceInfo(1, 1, "alive", "writeable", 100, 1000, 10, 990)]
 
 
-def scrape(collector: metrics.ClusterCollector) -> str:
-    return generate_latest(metrics.cluster_registry(collector)).decode()
+def static() -> tuple[list[HostInfo], list[DeviceInfo]]:
+    return HOSTS, DEVICES
+
+
+def scrape(collector: cluster_metrics.ClusterCollector) -> str:
+    return generate_latest(cluster_metrics.cluster_registry(collector)).decode()
 
 
 def value(name: str, **labels: str) -> float:
@@ -29,7 +33,9 @@ def value(name: str, **labels: str) -> float:
 
 
 def test_device_space_and_states_come_from_the_tracker() -> None:
-    registry = metrics.cluster_registry(metrics.ClusterCollector(lambda: (HOSTS, DEVICES)))
+    registry = cluster_metrics.cluster_registry(
+        cluster_metrics.ClusterCollector(lambda: (HOSTS, DEVICES))
+    )
     dev = {"devid": "1", "host": "mogstored1"}
     assert registry.get_sample_value("mogilefs_device_free_bytes", dev) == 990 * 1024**2
     assert registry.get_sample_value("mogilefs_device_total_bytes", dev) == 1000 * 1024**2
@@ -47,11 +53,11 @@ def test_scrapes_reuse_the_tracker_answers_for_a_while() -> None:
         calls.append(1)
         return HOSTS, DEVICES
 
-    cached = metrics.ClusterCollector(fetch, cache_seconds=60)
+    cached = cluster_metrics.ClusterCollector(fetch, cache_seconds=60)
     for _ in range(5):
         scrape(cached)
     assert len(calls) == 1
-    uncached = metrics.ClusterCollector(fetch, cache_seconds=0)
+    uncached = cluster_metrics.ClusterCollector(fetch, cache_seconds=0)
     scrape(uncached)
     scrape(uncached)
     assert len(calls) == 3
@@ -65,7 +71,7 @@ def test_a_tracker_outage_keeps_the_last_figures_and_says_so() -> None:
             raise TrackerUnavailableError("down")
         return answers.pop()
 
-    collector = metrics.ClusterCollector(fetch, cache_seconds=0)
+    collector = cluster_metrics.ClusterCollector(fetch, cache_seconds=0)
     scrape(collector)
     text = scrape(collector)
     assert "mogilefs_tracker_up 0.0" in text and "mogilefs_device_total_bytes{" in text
@@ -97,7 +103,9 @@ def test_tracker_round_trips_and_errors_are_counted_by_command() -> None:
 
 @pytest.fixture
 def scrapeable(monkeypatch):
-    registry = metrics.cluster_registry(metrics.ClusterCollector(lambda: (HOSTS, DEVICES)))
+    registry = cluster_metrics.cluster_registry(
+        cluster_metrics.ClusterCollector(lambda: (HOSTS, DEVICES))
+    )
     monkeypatch.setattr(metrics_view, "_cluster_registry", lambda: registry)
 
 
