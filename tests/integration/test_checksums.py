@@ -1,7 +1,7 @@
 """create_close's checksum answers against real storage nodes, as MogileFS 2.73 gives them.
 
-Every test runs against the fake cluster or a real one (``MOGILEFS_TRACKERS``); the
-classes ``ck-md5`` (hashtype MD5) is created when missing. Then the client: a store
+Every test runs against the fake cluster or a real one (``MOGILEFS_TRACKERS``), using
+its ``avatar`` class (hashtype MD5, as mogile/cluster.toml has it). Then the client: a store
 into an MD5 class is verified, and a mismatch leaves nothing under the key.
 """
 
@@ -21,7 +21,6 @@ from faketracker.protocol import Reply
 
 pytestmark = pytest.mark.integration
 
-MD5_CLASS = "ck-md5"
 BODY = b"checksummed\n"
 MD5 = "MD5:" + hashlib.md5(BODY).hexdigest()
 SHA1 = "SHA-1:" + hashlib.sha1(BODY).hexdigest()
@@ -30,15 +29,17 @@ WRONG_MD5 = "MD5:" + "0" * 32
 
 @pytest.fixture(scope="module")
 def md5_class(mogile_cluster: MogileCluster) -> str:
-    reply = mogile_cluster.call(
-        "create_class",
-        domain=mogile_cluster.domain,
-        mindevcount=1,
-        hashtype="MD5",
-        **{"class": MD5_CLASS},
-    )
-    assert reply.ok or reply.code == "class_exists", reply.raw
-    return MD5_CLASS
+    """The cluster's ``avatar`` class, which has hashtype MD5 (as mogile/cluster.toml says)."""
+    args = mogile_cluster.call("get_domains").args
+    for n in range(1, int(args.get("domains", 0)) + 1):
+        if args[f"domain{n}"] != mogile_cluster.domain:
+            continue
+        for c in range(1, int(args.get(f"domain{n}classes", 0)) + 1):
+            if args[f"domain{n}class{c}name"] == "avatar":
+                if args.get(f"domain{n}class{c}hashtype") != "MD5":
+                    pytest.skip("the cluster's avatar class has no MD5 hashtype")
+                return "avatar"
+    pytest.fail("the cluster has no avatar class")
 
 
 @pytest.fixture

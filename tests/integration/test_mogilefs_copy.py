@@ -15,11 +15,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 from django_mogilefs.exceptions import TrackerUnavailableError
+from faketracker.cluster import MogileCluster
 from unit.stubs import closed_port
 
 pytestmark = pytest.mark.integration
 
-MD5_CLASS = "copy-md5"
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 NAMES = ["top level.txt", "ünï cödé/ñame é.bin", "a b/c d/e f/deep.txt", "empty/zero.dat"]
 
@@ -30,16 +30,18 @@ def mogilefs(cluster, cls: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def md5_class(mogile_cluster) -> str:
-    reply = mogile_cluster.call(
-        "create_class",
-        domain=mogile_cluster.domain,
-        mindevcount=1,
-        hashtype="MD5",
-        **{"class": MD5_CLASS},
-    )
-    assert reply.ok or reply.code == "class_exists", reply.raw
-    return MD5_CLASS
+def md5_class(mogile_cluster: MogileCluster) -> str:
+    """The cluster's ``avatar`` class, which has hashtype MD5 (as mogile/cluster.toml says)."""
+    args = mogile_cluster.call("get_domains").args
+    for n in range(1, int(args.get("domains", 0)) + 1):
+        if args[f"domain{n}"] != mogile_cluster.domain:
+            continue
+        for c in range(1, int(args.get(f"domain{n}classes", 0)) + 1):
+            if args[f"domain{n}class{c}name"] == "avatar":
+                if args.get(f"domain{n}class{c}hashtype") != "MD5":
+                    pytest.skip("the cluster's avatar class has no MD5 hashtype")
+                return "avatar"
+    pytest.fail("the cluster has no avatar class")
 
 
 @pytest.fixture
