@@ -24,6 +24,7 @@ def test_metrics_are_served_on_the_apps_own_port(target: Target) -> None:
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=")
     text = response.text
+    assert "python_gc_objects_collected_total" not in text  # every worker's sum, not one's
     assert "mogilefs_tracker_up 1.0" in text
     for devid in ("1", "2", "3"):
         assert f'mogilefs_device_total_bytes{{devid="{devid}",host="mogstored{devid}"}}' in text
