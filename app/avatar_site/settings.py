@@ -41,12 +41,16 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The storage backend's management command (mogilefs_copy) and nothing else.
+    "django_mogilefs",
     "avatars",
 ]
 
 MIDDLEWARE = [
     # Liveness answers first: no host check, no session, no database.
     "avatar_site.middleware.HealthCheckMiddleware",
+    # /metrics for Prometheus: also before the host check, refused through Perlbal.
+    "django_mogilefs.metrics_view.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -147,6 +151,16 @@ MOGILEFS_PATH_CACHE_TIMEOUT = env.parse_int(
 # Only these peers may be answered with storage URLs (X-REPROXY-URL): the Perlbal in front.
 MOGILEFS_REPROXY_FROM = env.parse_list(
     env.get("MOGILEFS_REPROXY_FROM"), ["127.0.0.1/32", "::1/128"]
+)
+# Prometheus metrics (django_mogilefs.metrics_view): the path ("" turns it off), who may
+# scrape it (never through Perlbal), and how long tracker answers are reused.
+MOGILEFS_METRICS_PATH = env.get("MOGILEFS_METRICS_PATH", "/metrics")
+MOGILEFS_METRICS_ALLOW_FROM = env.parse_list(
+    env.get("MOGILEFS_METRICS_ALLOW_FROM"),
+    ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)
+MOGILEFS_METRICS_CACHE_SECONDS = env.parse_int(
+    env.get("MOGILEFS_METRICS_CACHE_SECONDS"), 15, name="MOGILEFS_METRICS_CACHE_SECONDS"
 )
 MOGILEFS_AVATAR_CLASS = env.get("MOGILEFS_AVATAR_CLASS", "avatar")
 MOGILEFS_THUMB_CLASS = env.get("MOGILEFS_THUMB_CLASS", "thumb")

@@ -3,7 +3,9 @@
 Storing follows the tracker's recipe: ``create_open`` (with ``multi_dest``) gives
 up to three destinations; the bytes are PUT to the first that accepts them (the
 source is rewound between attempts), then ``create_close`` tells the tracker the
-size and, for classes with a hashtype, the checksum.
+size and, for classes with a hashtype, the checksum, which the tracker verifies
+against the stored copy (``checksumverify=1``): a mismatch raises
+``ChecksumMismatchError`` and nothing is stored under the key.
 
 A ``create_close`` whose answer was lost and whose resend the next tracker refuses
 (``no_temp_file``) is checked with ``file_info`` (see :mod:`.lost_answers`); if the key
@@ -149,6 +151,7 @@ class MogileFSClient:
                 logger.warning("Storing %r on %s failed: %s", key, path, exc)
                 errors.append(str(exc))
                 continue
+            checksum = f"{hashtype}:{digest}" if hashtype and digest else None
             self._call(
                 "create_close",
                 fid=fid,
@@ -156,7 +159,8 @@ class MogileFSClient:
                 path=path,
                 key=key,
                 size=source.size,
-                checksum=f"{hashtype}:{digest}" if hashtype and digest else None,
+                checksum=checksum,
+                checksumverify=1 if checksum else None,
             )
             return source.size
         raise StorageNodeError(f"No storage node accepted {key!r}: " + "; ".join(errors))

@@ -100,6 +100,13 @@ class CloseFailedError(TrackerError):
     """
 
 
+class ChecksumMismatchError(CloseFailedError):
+    """``checksum_mismatch``: the copy on the storage node does not have the sent checksum.
+
+    Nothing was stored under the key (a file already there is kept).
+    """
+
+
 ERROR_CLASSES: dict[str, type[TrackerError]] = {
     "unknown_key": UnknownKeyError,
     "invalid_key": UnknownKeyError,
@@ -120,7 +127,7 @@ ERROR_CLASSES: dict[str, type[TrackerError]] = {
     "existing_devid": DeviceExistsError,
     "size_mismatch": CloseFailedError,
     "size_verify_error": CloseFailedError,
-    "checksum_mismatch": CloseFailedError,
+    "checksum_mismatch": ChecksumMismatchError,
     "no_temp_file": CloseFailedError,
 }
 

@@ -26,6 +26,7 @@ from django.core.signals import setting_changed
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
+from . import metrics
 from .client import FileInfo, MogileFSClient
 from .cluster import ClusterAdmin
 from .exceptions import InvalidKeyError, StorageNodeError, UnknownKeyError
@@ -173,7 +174,12 @@ class MogileFSStorage(Storage):
             body: Any = content
         else:
             body = content.chunks()
-        self.client.store(key, body, cls=self.config["mogile_class"])
+        try:
+            self.client.store(key, body, cls=self.config["mogile_class"])
+        except Exception as exc:
+            metrics.UPLOADS.labels(metrics.upload_outcome(exc)).inc()
+            raise
+        metrics.UPLOADS.labels(metrics.upload_outcome(None)).inc()
         self.forget_paths(name)
         return name
 
@@ -262,6 +268,7 @@ class MogileFSStorage(Storage):
         cache = caches[self.config["path_cache"]]
         cache_key = self._paths_cache_key(name)
         cached = cache.get(cache_key)
+        metrics.PATH_CACHE.labels("hit" if cached else "miss").inc()
         if cached:
             return Located(*cached)
         key = self._key(name)

@@ -31,7 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from . import lost_answers
+from . import lost_answers, metrics
 from .exceptions import ProtocolError, TrackerError, TrackerUnavailableError
 from .protocol import Args, encode_request, parse_response
 
@@ -194,6 +194,10 @@ class TrackerPool:
         Raises the matching :class:`~django_mogilefs.exceptions.TrackerError` for
         an ``ERR`` answer, or :class:`TrackerUnavailableError` when no tracker answered.
         """
+        with metrics.tracker_request(command):
+            return self._request(command, args)
+
+    def _request(self, command: str, args: Args | None) -> dict[str, str]:
         line = encode_request(command, args)
         errors = []
         lost_on: list[str] = []  # trackers that may have run it without answering

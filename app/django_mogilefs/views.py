@@ -23,6 +23,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 
+from . import metrics
 from .exceptions import MogileFSError, StorageNodeError, TrackerUnavailableError, UnknownKeyError
 from .nodes import iter_response
 from .storage import MogileFSStorage
@@ -38,6 +39,23 @@ def serve(request: HttpRequest, name: str, storage: str | None = None) -> HttpRe
     404 for an unknown or invalid key, 503 when the tracker or every storage node is
     unreachable (with a message saying which).
     """
+    try:
+        response = _serve(request, name, storage)
+    except Http404:
+        metrics.SERVE_RESPONSES.labels("404").inc()
+        raise
+    metrics.SERVE_RESPONSES.labels(_kind(response)).inc()
+    return response
+
+
+def _kind(response: HttpResponse) -> str:
+    """The ``kind`` label of a serve answer: reproxy, stream, or the status code."""
+    if "X-REPROXY-URL" in response:
+        return "reproxy"
+    return "stream" if response.status_code == 200 else str(response.status_code)
+
+
+def _serve(request: HttpRequest, name: str, storage: str | None) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     backend = _storage(storage)

@@ -194,6 +194,8 @@ class DevStack:
                 "DJANGO_DEBUG": "true" if c.debug else "false",
                 "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "DJANGO_STATIC_ROOT": str(self.var / "static"),
+                # /metrics adds up the counters of every gunicorn worker from here.
+                "PROMETHEUS_MULTIPROC_DIR": str(self.var / "prometheus"),
             }
         )
         env.update(c.extra_env)
@@ -218,6 +220,8 @@ class DevStack:
     def _prepare_var(self) -> None:
         self.var.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.var / "logs", ignore_errors=True)
+        shutil.rmtree(self.var / "prometheus", ignore_errors=True)  # counters start at zero
+        (self.var / "prometheus").mkdir()
         if not self.config.external:
             # The fake tracker keeps its state in memory: start every part empty with it,
             # or the database would point at keys no tracker knows.

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 DESCRIPTION = Path(__file__).resolve().parents[2] / "mogile" / "cluster.toml"
 CLASSES = {
     "default": ClassInfo("default", 2, "MultipleHosts()", "NONE"),
-    "avatar": ClassInfo("avatar", 3, "MultipleHosts()", "NONE"),
+    "avatar": ClassInfo("avatar", 3, "MultipleHosts()", "MD5"),
     "thumb": ClassInfo("thumb", 1, "MultipleHosts()", "NONE"),
 }
 
@@ -49,12 +49,18 @@ def test_a_moved_host_is_updated_in_place() -> None:
 
 
 def test_a_new_replication_policy_comes_with_an_fsck_note() -> None:
-    classes = {**CLASSES, "avatar": ClassInfo("avatar", 3, "MultipleDevices()", "NONE")}
+    classes = {**CLASSES, "avatar": ClassInfo("avatar", 3, "MultipleDevices()", "MD5")}
     plan = bootstrap.make_plan(described(), {"avatars": classes}, hosts(), devices())
     assert summaries(plan) == [
         "update class avatars/avatar (replpolicy MultipleDevices() -> MultipleHosts())"
     ]
     assert "after an fsck" in plan.notes[0]
+
+
+def test_the_avatar_class_gets_its_md5_hashtype() -> None:
+    classes = {**CLASSES, "avatar": ClassInfo("avatar", 3, "MultipleHosts()", "NONE")}
+    plan = bootstrap.make_plan(described(), {"avatars": classes}, hosts(), devices())
+    assert summaries(plan) == ["update class avatars/avatar (hashtype NONE -> MD5)"]
 
 
 def test_a_device_registered_on_another_host_is_a_conflict() -> None:

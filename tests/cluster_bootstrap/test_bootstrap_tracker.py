@@ -55,9 +55,12 @@ def test_first_run_builds_the_cluster_and_waits_until_it_is_ready(
     assert "Ready after" in out
 
     classes = admin.get_domains()["avatars"]
-    assert {n: (c.mindevcount, c.replpolicy) for n, c in classes.items() if n != "default"} == {
-        "avatar": (3, "MultipleHosts()"),
-        "thumb": (1, "MultipleHosts()"),
+    described = {
+        n: (c.mindevcount, c.replpolicy, c.hashtype) for n, c in classes.items() if n != "default"
+    }
+    assert described == {
+        "avatar": (3, "MultipleHosts()", "MD5"),
+        "thumb": (1, "MultipleHosts()", "NONE"),
     }
     port = empty_cluster.nodes[0].port
     assert [(h.name, h.ip, h.http_port, h.status) for h in admin.get_hosts()] == [
@@ -86,6 +89,17 @@ def test_a_changed_class_is_updated(
     assert "+ update class avatars/thumb (mindevcount 1 -> 2)" in out
     assert admin.get_domains()["avatars"]["thumb"].mindevcount == 2
     assert admin.get_domains()["avatars"]["avatar"].mindevcount == 3
+
+
+def test_a_class_without_its_hashtype_gets_it(
+    empty_cluster: MogileCluster, admin: ClusterAdmin
+) -> None:
+    assert run(empty_cluster, "--wait", "0")[0] == 0
+    admin.update_class("avatars", "avatar", 3, hashtype="NONE")
+    code, out, _ = run(empty_cluster, "--wait", "0")
+    assert code == 0
+    assert "+ update class avatars/avatar (hashtype NONE -> MD5)" in out
+    assert admin.get_domains()["avatars"]["avatar"].hashtype == "MD5"
 
 
 def test_drift_is_reported_and_left_alone(

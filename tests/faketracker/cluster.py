@@ -17,6 +17,7 @@ from .protocol import Reply
 from .server import FakeTracker
 
 CLASSES = {"avatar": 3, "thumb": 1}
+HASHTYPES = {"avatar": "MD5"}  # as in mogile/cluster.toml
 
 
 class ClusterError(RuntimeError):
@@ -121,7 +122,7 @@ def start_fake_cluster(
     """Start mog1..3 (Perlbal on 127.0.0.1..3, device i on node i) and ``trackers`` fake
     trackers sharing one state.
 
-    With ``bootstrap``: create ``domain`` with classes avatar (3) and thumb (1), the hosts
+    With ``bootstrap``: create ``domain`` with classes avatar (3, MD5) and thumb (1), the hosts
     (alive) and devices, and wait until every device is writeable with ``mb_total`` known.
     """
     group = ProcessGroup()
@@ -145,7 +146,15 @@ def start_fake_cluster(
 def _bootstrap(cluster: MogileCluster, port: int) -> None:
     steps: list[tuple[str, dict[str, Any]]] = [("create_domain", {"domain": cluster.domain})]
     steps += [
-        ("create_class", {"domain": cluster.domain, "class": name, "mindevcount": count})
+        (
+            "create_class",
+            {
+                "domain": cluster.domain,
+                "class": name,
+                "mindevcount": count,
+                "hashtype": HASHTYPES.get(name),
+            },
+        )
         for name, count in CLASSES.items()
     ]
     for node in cluster.nodes:

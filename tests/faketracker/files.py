@@ -22,9 +22,11 @@ def valid_key(key: str | None) -> bool:
 def parse_checksum(fid: int, text: str) -> Checksum:
     """MogileFS::Checksum->from_string; ``invalid_checksum_format`` on any problem."""
     match = _CHECKSUM.fullmatch(text)
-    if not match or match.group(1) not in HASH_TYPES or len(match.group(2)) % 2:
+    if not match or match.group(1) not in HASH_TYPES:
         raise CommandError("invalid_checksum_format")
-    digest = bytes.fromhex(match.group(2))
+    hexdigest = match.group(2)
+    # Perl's pack("H*") pads an odd digit count with a 0 nibble: 39 digits are a SHA-1.
+    digest = bytes.fromhex(hexdigest + "0" * (len(hexdigest) % 2))
     if len(digest) != HASH_TYPES[match.group(1)]:
         raise CommandError("invalid_checksum_format")
     return Checksum(fid, match.group(1), digest)

@@ -66,12 +66,13 @@ def test_store_an_empty_file(cluster):
     assert closes(cluster)[0]["size"] == "0"
 
 
-def test_checksum_is_sent_only_for_classes_with_a_hashtype(cluster):
+def test_checksum_is_sent_and_verified_only_for_classes_with_a_hashtype(cluster):
     cluster.client.store("a", b"hello world!", cls="md5class")
     cluster.client.store("b", b"hello world!", cls="thumb")
     first, second = closes(cluster)
     assert first["checksum"] == "MD5:" + hashlib.md5(b"hello world!").hexdigest()
-    assert "checksum" not in second
+    assert first["checksumverify"] == "1"
+    assert "checksum" not in second and "checksumverify" not in second
 
 
 def test_create_open_asks_for_multi_dest_with_class_key_and_size(cluster):

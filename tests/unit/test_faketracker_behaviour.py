@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from faketracker import FakeTracker, TrackerClient
+from faketracker.files import parse_checksum
 from faketracker.protocol import Reply, parse_reply
 from faketracker.state import FileRow
 from faketracker.workers import Reaper, replicate_to
@@ -198,8 +199,21 @@ def test_checksum_formats(fake: Fake) -> None:
     add_hosts(fake, {1: [1]})
     args = fake.ok("create_open domain=d&key=k")
     close = f"create_close domain=d&fid={args['fid']}&devid=1&path={args['path']}&key=k"
-    for bad in ("MD5:xyz", "MD5:" + "0" * 30, "SHA-256:" + "0" * 64, "MD5:" + "0" * 40):
+    for bad in (
+        "MD5:xyz",
+        "MD5:" + "0" * 30,
+        "MD5:" + "0" * 33,  # 17 bytes once packed
+        "SHA-256:" + "0" * 64,
+        "MD5:" + "0" * 40,
+        "md5:" + "0" * 32,  # hash names are case-sensitive
+    ):
         assert fake(f"{close}&checksum={bad}").code == "invalid_checksum_format"
+    # The format error comes before the temp file is consumed: the upload can still close.
+    assert fake.ok(f"file_debug fid={args['fid']}")["tempfile_fid"] == args["fid"]
+
+
+def test_an_odd_digit_count_is_padded_like_perls_pack() -> None:
+    assert parse_checksum(7, "SHA-1:" + "a" * 39).digest == bytes.fromhex("a" * 39 + "0")
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,37 @@
+"""``/metrics``: answered on the app's own port, never through the front Perlbal."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from e2e.conftest import Target
+
+pytestmark = pytest.mark.e2e
+
+
+def test_metrics_are_not_reachable_through_perlbal(target: Target) -> None:
+    response = requests.get(target.site_url + "/metrics", timeout=10)
+    assert response.status_code == 404
+    assert "mogilefs_" not in response.text
+
+
+def test_metrics_are_served_on_the_apps_own_port(target: Target) -> None:
+    if target.app_url is None:
+        pytest.skip("the app's own port is reachable only with the suite's own stack")
+    requests.get(target.site_url + target.media_url + "no/such/file.png", timeout=10)
+    response = requests.get(target.app_url + "/metrics", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    text = response.text
+    assert "python_gc_objects_collected_total" not in text  # every worker's sum, not one's
+    assert "mogilefs_tracker_up 1.0" in text
+    for devid in ("1", "2", "3"):
+        assert f'mogilefs_device_total_bytes{{devid="{devid}",host="mogstored{devid}"}}' in text
+    assert 'mogilefs_serve_responses_total{kind="404"}' in text
+    assert 'mogilefs_tracker_request_seconds_count{command="get_paths"}' in text
+    # Only direct scrapes: a proxied one (as Perlbal sends it) is refused on this port too.
+    proxied = requests.get(
+        target.app_url + "/metrics", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10
+    )
+    assert proxied.status_code == 404
