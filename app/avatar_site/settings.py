@@ -148,6 +148,11 @@ MOGILEFS_REPROXY_CACHE_FOR = env.parse_int(
 MOGILEFS_PATH_CACHE_TIMEOUT = env.parse_int(
     env.get("MOGILEFS_PATH_CACHE_TIMEOUT"), 3600, name="MOGILEFS_PATH_CACHE_TIMEOUT"
 )
+# Seconds to wait for a tracker's answer. A tracker lost mid-request whose reset never
+# arrives (a stopped container) costs this once before the next tracker is asked; the
+# site sends only queries, which a tracker answers in milliseconds (admin changes, which
+# wait for a monitor round, are bootstrap's, with its own timeout).
+MOGILEFS_TIMEOUT = env.parse_int(env.get("MOGILEFS_TIMEOUT"), 3, name="MOGILEFS_TIMEOUT", minimum=1)
 # Only these peers may be answered with storage URLs (X-REPROXY-URL): the Perlbal in front.
 MOGILEFS_REPROXY_FROM = env.parse_list(
     env.get("MOGILEFS_REPROXY_FROM"), ["127.0.0.1/32", "::1/128"]

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import time
-from pathlib import Path
-
 import requests
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.exceptions import UnknownKeyError
@@ -43,35 +39,3 @@ def key_unknown(mogile: MogileFSClient, key: str) -> bool:
     except UnknownKeyError:
         return True
     return False
-
-
-def reproxy_urls(app_url: str, url: str) -> list[str]:
-    """Ask the app for ``url`` directly, the way Perlbal does; the storage URLs it hands over.
-
-    The answer must carry no bytes: Perlbal is to fetch them from a storage node.
-    """
-    response = requests.get(
-        app_url.rstrip("/") + url, headers={"X-Proxy-Capabilities": "reproxy-file"}, timeout=10
-    )
-    assert response.status_code == 200, f"{url}: {response.status_code} {response.text[:300]}"
-    assert response.content == b"", f"the app sent {len(response.content)} bytes itself"
-    urls = response.headers.get("X-REPROXY-URL", "").split()
-    assert urls, f"no X-REPROXY-URL in the app's answer: {dict(response.headers)}"
-    return urls
-
-
-_ACCESS = re.compile(r'"GET (?P<target>\S+) HTTP/[\d.]+" (?P<status>\d{3}) (?P<size>\S+)')
-
-
-def app_access(log: Path, target: str, deadline: float = 10.0) -> tuple[int, int]:
-    """(status, body bytes) of the request for ``target`` in gunicorn's access log."""
-    end = time.monotonic() + deadline
-    while True:
-        for line in log.read_text(errors="replace").splitlines():
-            match = _ACCESS.search(line)
-            if match and match["target"] == target:
-                size = match["size"]
-                return int(match["status"]), 0 if size == "-" else int(size)
-        if time.monotonic() > end:
-            raise AssertionError(f"no GET {target} in {log}")
-        time.sleep(0.1)

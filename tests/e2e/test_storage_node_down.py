@@ -66,9 +66,7 @@ def uploaded(target: Target, mogile) -> list[tuple[object, bytes, object]]:
     return out
 
 
-def test_everything_is_served_and_uploads_work_with_a_node_down(
-    target: Target, mogile, uploaded
-):
+def test_everything_is_served_and_uploads_work_with_a_node_down(target: Target, mogile, uploaded):
     if not target.can_stop_a_node:
         pytest.skip(
             "the suite did not start this stack: set E2E_STORAGE_NODE_STOP and "

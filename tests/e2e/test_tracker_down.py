@@ -20,7 +20,9 @@ from e2e.flows import upload
 
 pytestmark = pytest.mark.e2e
 
-BEFORE, DOWN, AFTER = 2.0, 8.0, 3.0  # seconds of load around and during the outage
+# Seconds of load before, during and after the outage. A request the stopping tracker
+# took but never answered waits out the client's timeout (3 s) before failing over.
+BEFORE, DOWN, AFTER = 2.0, 10.0, 3.0
 
 
 class Load:

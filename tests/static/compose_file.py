@@ -13,6 +13,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
+# CI's override (COMPOSE_FILE=compose.yaml:.ci/compose.fake-mogile.yaml in .ci/run).
+CI_OVERRIDE = ROOT / ".ci" / "compose.fake-mogile.yaml"
 
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
 
@@ -25,6 +27,12 @@ def load() -> dict[str, Any]:
 
 def services() -> dict[str, dict[str, Any]]:
     return load()["services"]
+
+
+@cache
+def ci_override() -> dict[str, Any]:
+    """The CI override file, anchors resolved."""
+    return yaml.safe_load(CI_OVERRIDE.read_text())
 
 
 def interpolate(value: str, environ: Mapping[str, str] | None = None) -> str:

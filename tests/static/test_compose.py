@@ -145,10 +145,11 @@ def test_the_native_defaults_of_the_description_are_the_loopback_layout() -> Non
 def test_site_bootstrap_and_tests_share_tracker_domain_and_database() -> None:
     clients = [cf.environment(s) for s in ("app", "bootstrap", "e2e")]
     assert len({(e["MOGILEFS_TRACKERS"], e["MOGILEFS_DOMAIN"]) for e in clients}) == 1
-    host, port = clients[0]["MOGILEFS_TRACKERS"].split(":")
-    assert host == "mogilefsd" and port in cf.environment("mogilefsd").get(
-        "MOGILEFSD_LISTEN", "0.0.0.0:7001"
-    )
+    trackers = [t.split(":") for t in clients[0]["MOGILEFS_TRACKERS"].split(",")]
+    assert [host for host, _ in trackers] == ["mogilefsd", "mogilefsd2"]
+    for host, port in trackers:
+        assert cf.environment(host).get("MOGILEFSD_LISTEN", "0.0.0.0:7001").endswith(f":{port}")
+    assert cf.services()["mogilefsd2"] == cf.services()["mogilefsd"], "one tracker, twice"
     url = urlsplit(cf.environment("app")["DATABASE_URL"])
     mysql = cf.environment("mysql")
     assert (url.hostname, url.username, url.path.lstrip("/")) == (
@@ -157,7 +158,7 @@ def test_site_bootstrap_and_tests_share_tracker_domain_and_database() -> None:
         mysql["SITE_DB_NAME"],
     )
     assert url.password is None, "the password comes from a secret"
-    for service in ("mogdbsetup", "mogilefsd"):
+    for service in ("mogdbsetup", "mogilefsd", "mogilefsd2"):
         env = cf.environment(service)
         assert (env["MOGILEFS_DB_NAME"], env["MOGILEFS_DB_USER"]) == (
             mysql["MOGILEFS_DB_NAME"],

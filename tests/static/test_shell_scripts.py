@@ -39,6 +39,13 @@ def test_the_known_scripts_are_found() -> None:
         "app/entrypoint",
         "app/start",
         "mysql/initdb.d/10-databases.sh",
+        "standin-images/build",
+        "standin-images/mysql/docker-entrypoint.sh",
+        "standin-images/memcached/docker-entrypoint.sh",
+        ".ci/fake-mogile/entrypoint",
+        ".ci/run",
+        "scripts/docker-engine.sh",
+        "scripts/docker-preflight.sh",
     }
     assert expected <= found
 
