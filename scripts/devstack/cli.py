@@ -110,7 +110,7 @@ def cmd_up(config: StackConfig, detach: bool) -> int:
         mode = (
             f"existing cluster {','.join(stack.trackers)}, domain {stack.domain}"
             if config.external
-            else f"fake tracker {stack.trackers[0]}, 3 Perlbal storage nodes"
+            else f"fake trackers {', '.join(stack.trackers)}, 3 Perlbal storage nodes"
         )
         print(
             f"\nThe avatar site is ready at {stack.site_url}  ({mode})\n"

@@ -29,7 +29,8 @@ class StackConfig:
     var_dir: Path = ROOT / "var" / "dev"
     domain: str = "avatars"
     trackers: tuple[str, ...] = ()
-    tracker_port: int = 7001
+    # Two fake trackers on one state file, as compose runs two trackers on one database.
+    tracker_ports: tuple[int, ...] = (7001, 7002)
     node_addresses: tuple[str, ...] = NODE_ADDRESSES
     node_port: int = NODE_PORT
     memcached_port: int = 11211
@@ -50,7 +51,7 @@ class StackConfig:
 
     @property
     def tracker_list(self) -> list[str]:
-        return list(self.trackers) or [f"{LOOPBACK}:{self.tracker_port}"]
+        return list(self.trackers) or [f"{LOOPBACK}:{port}" for port in self.tracker_ports]
 
     @property
     def site_url(self) -> str:
@@ -80,12 +81,12 @@ class StackConfig:
         addresses 127.x.y.1-3 instead of a fresh port.
         """
         picked: list[int] = []
-        for _ in range(5):
+        for _ in range(6):
             picked.append(free_port(avoid=set(picked)))
-        tracker, memcached, site, front, mgmt = picked
+        tracker1, tracker2, memcached, site, front, mgmt = picked
         chosen = replace(
             cls(var_dir=var_dir),
-            tracker_port=tracker,
+            tracker_ports=(tracker1, tracker2),
             memcached_port=memcached,
             site_port=site,
             front_port=front,

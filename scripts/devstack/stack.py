@@ -37,6 +37,7 @@ CLUSTER_FILE = ROOT / "mogile" / "cluster.toml"
 BOOTSTRAP = ROOT / "scripts" / "bootstrap.py"
 PERLBAL_START = ROOT / "perlbal" / "start"
 STEP_TIMEOUT = 60.0  # every wait and one-shot command is bounded by this
+TRACKER_STATE = "tracker-state.pickle"  # the fake trackers' shared state, in var/
 
 
 class StackError(RuntimeError):
@@ -118,7 +119,7 @@ class DevStack:
         c = self.config
         wanted = [(LOOPBACK, c.site_port), (LOOPBACK, c.front_port), (LOOPBACK, c.mgmt_port)]
         if not c.external:
-            wanted.append((LOOPBACK, c.tracker_port))
+            wanted += [(LOOPBACK, port) for port in c.tracker_ports]
             wanted += [(address, c.node_port) for address in c.node_addresses]
         if not memcached_answers(LOOPBACK, c.memcached_port):
             wanted.append((LOOPBACK, c.memcached_port))
@@ -223,31 +224,45 @@ class DevStack:
         shutil.rmtree(self.var / "prometheus", ignore_errors=True)  # counters start at zero
         (self.var / "prometheus").mkdir()
         if not self.config.external:
-            # The fake tracker keeps its state in memory: start every part empty with it,
-            # or the database would point at keys no tracker knows.
+            # Every part starts empty with the fake trackers' state, or the database
+            # would point at keys no tracker knows.
             shutil.rmtree(self.var / "storage", ignore_errors=True)
             (self.var / "db.sqlite3").unlink(missing_ok=True)
+            for leftover in self.var.glob(f"{TRACKER_STATE}*"):
+                leftover.unlink()
 
     # -- the services -----------------------------------------------------------------------
 
     def _say(self, message: str) -> None:
         print(f"devstack: {message}", file=self.out, flush=True)
 
-    def _start_tracker(self) -> None:
-        port = self.config.tracker_port
-        self._say(f"fake tracker on {LOOPBACK}:{port}")
-        env = _base_env()
-        env["PYTHONPATH"] = str(ROOT / "tests")
-        argv = [
-            sys.executable,
-            "-m",
-            "faketracker",
-            "--listen",
-            f"{LOOPBACK}:{port}",
-            *self.config.tracker_args,
-        ]
-        self.supervisor.start("tracker", argv, cwd=ROOT, env=env)
-        self._wait_service("tracker", lambda: tcp_open(LOOPBACK, port))
+    def _start_tracker(self, index: int | None = None) -> None:
+        """Start fake tracker ``index`` (0-based), or all of them, on one state file."""
+        ports = self.config.tracker_ports
+        for i in range(len(ports)) if index is None else [index]:
+            port, name = ports[i], f"tracker{i + 1}"
+            self._say(f"fake tracker on {LOOPBACK}:{port}")
+            env = _base_env()
+            env["PYTHONPATH"] = str(ROOT / "tests")
+            argv = [
+                sys.executable,
+                "-m",
+                "faketracker",
+                "--listen",
+                f"{LOOPBACK}:{port}",
+                "--state-file",
+                str(self.var / TRACKER_STATE),
+                *self.config.tracker_args,
+            ]
+            self.supervisor.start(name, argv, cwd=ROOT, env=env)
+            self._wait_service(name, lambda port=port: tcp_open(LOOPBACK, port))
+
+    def stop_tracker(self, index: int) -> None:
+        """Stop fake tracker ``index`` (0-based); the others keep the shared state."""
+        self.supervisor.stop(f"tracker{index + 1}")
+
+    def start_tracker(self, index: int) -> None:
+        self._start_tracker(index)
 
     def _start_nodes(self) -> None:
         from cluster_description import DescriptionError, load
