@@ -213,3 +213,33 @@ def test_e2e_runs_only_under_its_profile() -> None:
     assert e2e["profiles"] == ["e2e"]
     assert e2e["build"]["target"] == "e2e"
     assert cf.depends_on("e2e")["perlbal"]["condition"] == "service_healthy"
+
+
+def test_ci_override_swaps_only_the_mogile_image() -> None:
+    """CI's override keeps compose.yaml's names, addresses, volumes and healthchecks."""
+    override = cf.ci_override()["services"]
+    mogile = {
+        n
+        for n, s in cf.services().items()
+        if s.get("image", "").startswith("mogilefs-django/mogile")
+    }
+    assert set(override) == mogile
+    for name, service in override.items():
+        assert set(service) <= {"image", "build", "environment", "volumes"}, name
+        assert service["image"] == "mogilefs-django/fake-mogile"
+    for name in ("mogilefsd", "mogilefsd2"):
+        assert override[name]["volumes"] == ["fake-tracker-state:/var/lib/faketracker"]
+        assert override[name]["environment"]["FAKETRACKER_STATE_FILE"].startswith(
+            "/var/lib/faketracker/"
+        )
+    dockerfile = (cf.ROOT / ".ci" / "fake-mogile" / "Dockerfile").read_text()
+    assert "COPY mogile/healthcheck /usr/local/bin/" in dockerfile  # the same healthcheck command
+    entrypoint = (cf.ROOT / ".ci" / "fake-mogile" / "entrypoint").read_text()
+    for role in ("mogilefsd)", "mogstored)", "mogdbsetup)"):
+        assert f"\n{role}\n" in entrypoint
+
+
+def test_no_healthcheck_needs_a_newer_engine() -> None:
+    """start_interval needs Docker Engine 25; the project supports 20.10."""
+    for name, service in cf.services().items():
+        assert "start_interval" not in service.get("healthcheck", {}), name
