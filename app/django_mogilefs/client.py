@@ -35,7 +35,7 @@ from .exceptions import (
     UnknownKeyError,
 )
 from .nodes import CHUNK_SIZE, StorageHTTP
-from .protocol import numbered, validate_key
+from .protocol import destinations, numbered, validate_key
 from .tracker import TrackerPool
 
 logger = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class MogileFSClient:
         )
         fid = opened["fid"]
         errors = []
-        for devid, path in _destinations(opened):
+        for devid, path in destinations(opened):
             try:
                 digest = source.put(self.http, path, hashtype)
             except StorageNodeError as exc:
@@ -316,18 +316,6 @@ def _plain_prefix(prefix: str) -> str:
         if char in _LIKE_OR_REGEX:
             return prefix[:i]
     return prefix
-
-
-def _destinations(opened: dict[str, str]) -> list[tuple[str, str]]:
-    """``(devid, path)`` pairs from a ``create_open`` answer, with or without multi_dest."""
-    if "dev_count" in opened:
-        count = int(opened["dev_count"])
-        return [
-            (opened[f"devid_{i}"], opened[f"path_{i}"])
-            for i in range(1, count + 1)
-            if f"path_{i}" in opened
-        ]
-    return [(opened["devid"], opened["path"])]
 
 
 class _Source:

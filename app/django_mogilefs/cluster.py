@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .exceptions import ProtocolError
+from .protocol import destinations
 from .tracker import TrackerPool
 
 DEVICE_STATES = ("alive", "down", "readonly", "drain", "dead")
@@ -35,6 +37,10 @@ class HostInfo:
     http_get_port: int | None = None
     altip: str = ""
     altmask: str = ""
+
+    def usage_url(self, devid: int) -> str:
+        """Where the tracker's monitor reads a device's usage (on the GET port if one is set)."""
+        return f"http://{self.ip}:{self.http_get_port or self.http_port}/dev{devid}/usage"
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,27 @@ class ClusterAdmin:
 
     def create_device(self, devid: int, hostname: str, state: str = "alive") -> None:
         self.pool.request("create_device", {"devid": devid, "hostname": hostname, "state": state})
+
+    def write_destinations(self, domain: str, cls: str | None = None) -> list[int]:
+        """The devices the tracker offers for a new file now (up to 3 in 2.73), in its order.
+
+        This asks ``create_open`` with ``multi_dest=1`` and at once discards the
+        upload with a ``create_close`` that has no key, the documented way to throw
+        a temp file away. What stays behind: one fid number, and a delete job for
+        the never-written file on the first device, which the tracker's delete
+        worker clears (a 404 counts as deleted). Should the close fail, the temp
+        row stays until the delete worker drops temp files older than an hour.
+        Raises ``NoDevicesError`` when the tracker would accept no new file.
+        """
+        opened = self.pool.request("create_open", {"domain": domain, "class": cls, "multi_dest": 1})
+        offered = destinations(opened)
+        if not offered:
+            raise ProtocolError(f"create_open offered no device: {opened}")
+        devid, path = offered[0]
+        self.pool.request(
+            "create_close", {"domain": domain, "fid": opened["fid"], "devid": devid, "path": path}
+        )
+        return [int(d) for d, _ in offered]
 
     def set_state(self, hostname: str, devid: int, state: str) -> None:
         self.pool.request("set_state", {"host": hostname, "device": devid, "state": state})

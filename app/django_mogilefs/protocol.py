@@ -101,3 +101,15 @@ def numbered(data: Mapping[str, str], count_key: str, pattern: str) -> list[str]
     """
     count = int(data.get(count_key) or 0)
     return [data[pattern % i] for i in range(1, count + 1) if pattern % i in data]
+
+
+def destinations(opened: Mapping[str, str]) -> list[tuple[str, str]]:
+    """``(devid, path)`` pairs from a ``create_open`` answer, with or without multi_dest."""
+    if "dev_count" in opened:
+        count = int(opened["dev_count"])
+        return [
+            (opened[f"devid_{i}"], opened[f"path_{i}"])
+            for i in range(1, count + 1)
+            if f"path_{i}" in opened
+        ]
+    return [(opened["devid"], opened["path"])]

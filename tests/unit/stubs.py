@@ -3,6 +3,7 @@ storage nodes whose HTTP answers can be made to fail."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import socketserver
 import threading
@@ -123,6 +124,54 @@ class StubNode:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class SilentPort:
+    """A port that listens but never accepts or answers: a node that is gone.
+
+    The kernel completes connections into the backlog, so a client's connect
+    succeeds and its request then waits for an answer that never comes.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.sock = socket.socket()
+        self.sock.bind((host, 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.address = f"{host}:{self.port}"
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class ScriptedPort:
+    """Accepts every connection and hands it to ``script(conn)`` in a thread of its own."""
+
+    def __init__(self, script: Callable[[socket.socket], None]) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self._script = script
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):  # the client may give up first
+            self._script(conn)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the accept() up on Linux
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
 
 
 def closed_port() -> str:
