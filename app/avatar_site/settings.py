@@ -169,6 +169,15 @@ MOGILEFS_METRICS_CACHE_SECONDS = env.parse_int(
 )
 MOGILEFS_AVATAR_CLASS = env.get("MOGILEFS_AVATAR_CLASS", "avatar")
 MOGILEFS_THUMB_CLASS = env.get("MOGILEFS_THUMB_CLASS", "thumb")
+# The staff status page probes each device's usage file as the tracker's monitor does
+# (all in parallel, at most twice this long in all), and asks create_open where a new
+# file would go: see ClusterAdmin.write_destinations for what that leaves behind.
+STATUS_PROBE_TIMEOUT_MS = env.parse_int(
+    env.get("STATUS_PROBE_TIMEOUT_MS"), 1000, name="STATUS_PROBE_TIMEOUT_MS", minimum=100
+)
+STATUS_ASK_CREATE_OPEN = env.parse_bool(
+    env.get("STATUS_ASK_CREATE_OPEN"), True, name="STATUS_ASK_CREATE_OPEN"
+)
 # The serve view is mounted under MOGILEFS_MEDIA_URL when that is a path on this site
 # (an absolute URL means another host serves the files).
 MOGILEFS_SERVE_PREFIX = (

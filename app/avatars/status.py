@@ -1,8 +1,12 @@
 """What the staff status page shows: the tracker's hosts and devices, and replication.
 
 This is the one place the site talks to MogileFS other than through Django's
-storage API: ``django_mogilefs.cluster.ClusterAdmin`` for hosts, devices and
-classes, and the storage's documented ``file_info(name)`` extra for copies.
+storage API: ``django_mogilefs.cluster.ClusterAdmin`` for hosts, devices, classes
+and where a new file would go, the storage's documented ``file_info(name)`` extra
+for copies, and ``django_mogilefs.probe`` to check each device's node as the
+tracker does. The tracker's own report is not enough: a node that stops answering
+(rather than refusing) is skipped by the tracker while ``get_devices`` still says
+``writeable``.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django_mogilefs.exceptions import MogileFSError, NoDevicesError
+from django_mogilefs.probe import Probe, Verdict, probe_all
 
 from .models import Avatar
 
 if TYPE_CHECKING:
-    from django_mogilefs.cluster import DeviceInfo
+    from django_mogilefs.cluster import ClusterAdmin, DeviceInfo, HostInfo
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +43,54 @@ def used_percent(mb_used: int | None, mb_total: int | None) -> float | None:
 
 @dataclass
 class DeviceRow:
-    """A device as the tracker reports it, with its host's name."""
+    """A device as the tracker reports it, with its host's name and our probe of its node."""
 
     device: DeviceInfo
     host: str
+    probe: Probe | None = None  # None when the tracker names no host for the device
 
     @property
     def used_percent(self) -> float | None:
         return used_percent(self.device.mb_used, self.device.mb_total)
+
+    @property
+    def node_state(self) -> str:
+        """The probe's CSS state: ok, bad (down, as the tracker sees it) or warn."""
+        if self.probe is None or self.probe.verdict in (Verdict.BAD_USAGE, Verdict.NOT_PROBED):
+            return "warn"
+        return "ok" if self.probe.answers else "bad"
+
+    @property
+    def up(self) -> bool:
+        """Alive, reported writeable, and its node answers: it can take new files."""
+        reported = self.device.status == "alive" and self.device.observed_state == "writeable"
+        return reported and self.probe is not None and self.probe.answers
+
+    @property
+    def warning(self) -> str:
+        """Why the tracker's ``writeable`` is not to be trusted, or empty."""
+        probe = self.probe
+        if self.device.observed_state != "writeable" or probe is None:
+            return ""
+        if probe.verdict is Verdict.NO_ANSWER:
+            return (
+                "the tracker reports writeable but the node does not answer: the tracker skips it"
+            )
+        if probe.verdict is Verdict.FAILS:
+            return (
+                "the tracker reports writeable but the node does not answer: the tracker "
+                "marks the device unreachable at its next check"
+            )
+        return ""
+
+
+@dataclass(frozen=True)
+class Destinations:
+    """Which devices ``create_open`` offers for a new file of ``cls``, or why none."""
+
+    cls: str
+    devids: list[int] = field(default_factory=list)
+    error: str = ""
 
 
 @dataclass(frozen=True)
@@ -150,21 +196,51 @@ def cluster_status(recent: int = 20) -> dict[str, Any]:
         hosts = admin.get_hosts()
         devices = admin.get_devices()
         domains = admin.get_domains()
+        offered = None
+        if settings.STATUS_ASK_CREATE_OPEN and settings.MOGILEFS_DOMAIN in domains:
+            offered = destinations(admin, settings.MOGILEFS_AVATAR_CLASS)
     finally:
         admin.close()
 
-    host_names = {h.hostid: h.name for h in hosts}
-    device_rows = [DeviceRow(d, host_names.get(d.hostid, f"host {d.hostid}")) for d in devices]
+    device_rows = device_rows_probed(hosts, devices)
     classes = domains.get(settings.MOGILEFS_DOMAIN, {})
     return {
         "hosts": hosts,
         "devices": device_rows,
+        "devices_up": sum(row.up for row in device_rows),
+        "warnings": [row for row in device_rows if row.warning],
+        "destinations": offered,
+        "probe_timeout": settings.STATUS_PROBE_TIMEOUT_MS / 1000,
         "totals": totals(devices),
         "domain": settings.MOGILEFS_DOMAIN,
         "domain_found": settings.MOGILEFS_DOMAIN in domains,
         "classes": sorted(classes.values(), key=lambda c: c.name),
         "recent": replication(classes, recent),
     }
+
+
+def device_rows_probed(hosts: list[HostInfo], devices: list[DeviceInfo]) -> list[DeviceRow]:
+    """Each device with its host's name and a probe of its usage file (all in parallel)."""
+    by_id = {h.hostid: h for h in hosts}
+    urls = {d.devid: by_id[d.hostid].usage_url(d.devid) for d in devices if d.hostid in by_id}
+    probes = probe_all(urls.values(), timeout=settings.STATUS_PROBE_TIMEOUT_MS / 1000)
+    rows = []
+    for d in devices:
+        host = by_id.get(d.hostid)
+        name = host.name if host is not None else f"host {d.hostid}"
+        rows.append(DeviceRow(d, name, probes[urls[d.devid]] if d.devid in urls else None))
+    return rows
+
+
+def destinations(admin: ClusterAdmin, cls: str) -> Destinations:
+    """Ask the tracker where a new file of ``cls`` would go (the temp file is discarded)."""
+    try:
+        return Destinations(cls, admin.write_destinations(settings.MOGILEFS_DOMAIN, cls))
+    except NoDevicesError:
+        return Destinations(cls, error="the tracker offers no device for a new file (no_devices)")
+    except MogileFSError as exc:
+        logger.warning("Cluster status: create_open for class %r failed: %s", cls, exc)
+        return Destinations(cls, error=f"create_open failed: {exc}")
 
 
 def replication(classes: dict[str, Any], recent: int) -> list[AvatarRow]:

@@ -15,6 +15,7 @@ from django.test import Client
 from django_mogilefs.client import FileInfo
 from django_mogilefs.cluster import ClassInfo, DeviceInfo, HostInfo
 from PIL import Image
+from unit.stubs import closed_port
 
 pytestmark = pytest.mark.unit
 
@@ -136,14 +137,21 @@ def test_every_page_links_the_icon(client):
 # -- the staff status page -------------------------------------------------------------
 
 
+# Local addresses where nothing listens, so the page's probes of the nodes fail at once
+# (test_site_status_nodes.py has nodes that answer, refuse and hang).
+REFUSED_PORT = int(closed_port().rpartition(":")[2])
+
+
 class FakeClusterAdmin:
     def __init__(self) -> None:
         self.closed = False
 
     def get_hosts(self):
         return [
-            HostInfo(hostid=1, name="stor1", ip="10.0.0.1", http_port=7500, status="alive"),
-            HostInfo(hostid=2, name="stor2", ip="10.0.0.2", http_port=7500, status="down"),
+            HostInfo(
+                hostid=1, name="stor1", ip="127.0.0.1", http_port=REFUSED_PORT, status="alive"
+            ),
+            HostInfo(hostid=2, name="stor2", ip="127.0.0.2", http_port=REFUSED_PORT, status="down"),
         ]
 
     def get_devices(self):
@@ -160,6 +168,9 @@ class FakeClusterAdmin:
             },
             "elsewhere": {"avatar": ClassInfo("avatar", 9, "", "NONE")},
         }
+
+    def write_destinations(self, domain: str, cls: str | None = None) -> list[int]:
+        return [1]
 
     def close(self) -> None:
         self.closed = True
@@ -202,7 +213,7 @@ def test_status_shows_hosts_devices_and_copies(
     assert response.status_code == 200
     page = response.content.decode()
     assert admin.closed
-    assert "stor1" in page and "10.0.0.2:7500" in page
+    assert "stor1" in page and f"127.0.0.2:{REFUSED_PORT}" in page
     assert "unreachable" in page and "writeable" in page
     assert 'style="width: 25.0%"' in page  # 250 of 1000 MB used
     assert "750.0\xa0MB free" in page  # a no-break space, from filesizeformat
