@@ -48,6 +48,7 @@ class DeviceRow:
     device: DeviceInfo
     host: str
     probe: Probe | None = None  # None when the tracker names no host for the device
+    host_alive: bool = True  # the host's own status (the tracker uses only alive hosts)
 
     @property
     def used_percent(self) -> float | None:
@@ -62,9 +63,9 @@ class DeviceRow:
 
     @property
     def up(self) -> bool:
-        """Alive, reported writeable, and its node answers: it can take new files."""
+        """Alive on an alive host, reported writeable, and its node answers: it takes new files."""
         reported = self.device.status == "alive" and self.device.observed_state == "writeable"
-        return reported and self.probe is not None and self.probe.answers
+        return self.host_alive and reported and self.probe is not None and self.probe.answers
 
     @property
     def warning(self) -> str:
@@ -78,7 +79,7 @@ class DeviceRow:
             )
         if probe.verdict is Verdict.FAILS:
             return (
-                "the tracker reports writeable but the node does not answer: the tracker "
+                "the tracker reports writeable but the node fails its check: the tracker "
                 "marks the device unreachable at its next check"
             )
         return ""
@@ -228,7 +229,8 @@ def device_rows_probed(hosts: list[HostInfo], devices: list[DeviceInfo]) -> list
     for d in devices:
         host = by_id.get(d.hostid)
         name = host.name if host is not None else f"host {d.hostid}"
-        rows.append(DeviceRow(d, name, probes[urls[d.devid]] if d.devid in urls else None))
+        probe = probes[urls[d.devid]] if d.devid in urls else None
+        rows.append(DeviceRow(d, name, probe, host is not None and host.status == "alive"))
     return rows
 
 

@@ -15,6 +15,7 @@ import pytest
 from avatars import status as status_module
 from django_mogilefs.cluster import ClassInfo, DeviceInfo, HostInfo
 from django_mogilefs.exceptions import NoDevicesError, TrackerUnavailableError
+from django_mogilefs.probe import Verdict
 from unit.stubs import SilentPort, StubNode, closed_port
 
 pytestmark = pytest.mark.unit
@@ -251,3 +252,36 @@ def test_a_device_whose_host_the_tracker_does_not_list_is_not_probed(settings):
         False,
         "",
     )
+
+
+@pytest.mark.django_db
+def test_a_refusing_node_the_tracker_has_not_noticed_yet_is_flagged(
+    staff_client, nodes, monkeypatch
+):
+    class NotYetNoticed(Admin):
+        def get_devices(self):
+            devices = super().get_devices()
+            devices[1] = DeviceInfo(2, 2, "alive", "writeable", 100, 1000, 250, 750)
+            return devices
+
+    monkeypatch.setattr(status_module, "cluster_admin", lambda: NotYetNoticed(nodes))
+    page = staff_client.get("/status/").content.decode()
+    refused = cell(device_rows(page)["dev2"], "Node (our probe)")
+    assert refused.startswith('<span class="state bad">Connection refused</span>')
+    assert "the node fails its check: the tracker marks the device unreachable" in refused
+    assert '<span class="state bad">1 of 3 devices up</span>' in page
+
+
+def test_a_device_on_a_host_that_is_not_alive_is_not_up(nodes):
+    nodes.healthy.files["/dev2/usage"] = USAGE
+    port = nodes.healthy_port
+    hosts = [
+        nodes.host(1, "stor1", port),
+        HostInfo(hostid=2, name="stor2", ip="127.0.0.1", http_port=port, status="down"),
+    ]
+    devices = [DeviceInfo(d, d, "alive", "writeable", 100, None, None, None) for d in (1, 2)]
+    rows = status_module.device_rows_probed(hosts, devices)
+    assert [(row.probe.verdict, row.up, row.warning) for row in rows] == [
+        (Verdict.ANSWERS, True, ""),
+        (Verdict.ANSWERS, False, ""),
+    ]
