@@ -41,7 +41,6 @@ import pytest
 import requests
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.cluster import ClusterAdmin, DeviceInfo
-from django_mogilefs.tracker import TrackerPool
 
 from e2e.siteclient import SiteClient, key_of
 
@@ -116,25 +115,8 @@ class Target:
         return [d for d in self.admin.get_devices() if d.status == "alive"]
 
     def offered_devices(self, cls: str = "avatar") -> set[int]:
-        """The devices ``create_open`` offers for a new file (up to 3, as in 2.73).
-
-        The temporary file it opens is never closed; the tracker reaps it.
-        """
-        pool = TrackerPool(self.trackers)
-        try:
-            answer = pool.request(
-                "create_open",
-                {
-                    "domain": self.domain,
-                    "key": f"e2e-probe/{uuid.uuid4().hex}",
-                    "class": cls,
-                    "multi_dest": "1",
-                },
-            )
-        finally:
-            pool.close()
-        count = int(answer.get("dev_count", "0"))
-        return {int(answer[f"devid_{i}"]) for i in range(1, count + 1)}
+        """The devices ``create_open`` offers for a new file now (up to 3, as in 2.73)."""
+        return set(self.admin.write_destinations(self.domain, cls))
 
     # -- a tracker going away -----------------------------------------------------------
 
