@@ -6,6 +6,7 @@ node); a plain file server plays the storage node.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.client
@@ -47,6 +48,7 @@ class AppServer:
 
     storage_port: int
     dead_port: int
+    gone_port: int
     requests: Counter[str] = field(default_factory=Counter)
     capabilities: list[str] = field(default_factory=list)
     received: Counter[str] = field(default_factory=Counter)  # body bytes read, by path
@@ -78,8 +80,12 @@ class AppServer:
                 dead = f"http://127.0.0.1:{app.dead_port}/dev9/blob.fid"
                 headers = {"Content-Type": "text/plain"}
                 body = b"hello from the app"
+                gone = f"http://127.0.0.1:{app.gone_port}/dev8/blob.fid"
                 if self.path == "/avatar":
                     headers = {"Content-Type": "image/png", "X-REPROXY-URL": f"{dead} {storage}"}
+                    body = b""
+                elif self.path == "/gone-first":
+                    headers = {"Content-Type": "image/png", "X-REPROXY-URL": f"{gone} {storage}"}
                     body = b""
                 elif self.path == "/cached":
                     headers = {
@@ -121,6 +127,28 @@ class AppServer:
                 pass
 
         return Handler
+
+
+@contextlib.contextmanager
+def gone_node() -> Iterator[int]:
+    """A port whose connections never complete, like a stopped container's address.
+
+    A listening socket with a full accept queue: the kernel drops further SYNs, so a
+    connection attempt hangs (on loopback, where nothing else can be made to hang).
+    """
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = [socket.socket() for _ in range(2)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
 
 
 def serve(server: http.server.HTTPServer) -> threading.Thread:
@@ -170,9 +198,9 @@ class Front:
         return reply
 
     def get(
-        self, path: str, method: str = "GET", body: bytes | None = None
+        self, path: str, method: str = "GET", body: bytes | None = None, timeout: float = 10
     ) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers={"Host": "localhost"})
             resp = conn.getresponse()
@@ -194,6 +222,13 @@ class Front:
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    with contextlib.ExitStack() as stack:
+        yield from _front(tmp_path_factory, stack)
+
+
+def _front(
+    tmp_path_factory: pytest.TempPathFactory, stack: contextlib.ExitStack
+) -> Iterator[Front]:
     tmp = tmp_path_factory.mktemp("perlbal-front")
     (tmp / "storage" / "dev1").mkdir(parents=True)
     (tmp / "storage" / "dev1" / "blob.fid").write_bytes(BLOB)
@@ -201,7 +236,8 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
         ("127.0.0.1", 0),
         functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp / "storage")),
     )
-    app = AppServer(storage_port=storage.server_address[1], dead_port=free_port())
+    gone = stack.enter_context(gone_node())
+    app = AppServer(storage_port=storage.server_address[1], dead_port=free_port(), gone_port=gone)
     app_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), app.handler())
     serve(storage)
     serve(app_server)
@@ -242,6 +278,18 @@ def test_reproxied_file_comes_from_the_storage_node(front: Front) -> None:
     assert headers["content-type"] == "image/png"
     assert headers["content-length"] == str(len(BLOB))
     assert "x-reproxy-url" not in headers
+
+
+def test_a_storage_node_that_never_answers_is_given_up_then_tried_last(front: Front) -> None:
+    # Stock Perlbal waits on such a node until TCP gives up (minutes): ReproxyFailover
+    # gives it up after 1 s and the request is served from the next URL.
+    status, _, body = front.get("/gone-first", timeout=10)
+    assert (status, body) == (200, BLOB)
+    # For the next 30 s its URLs come last: no request waits for it again (a wait
+    # would be the 1 s connect deadline, longer than this client's patience).
+    for _ in range(3):
+        status, _, body = front.get("/gone-first", timeout=0.9)
+        assert (status, body) == (200, BLOB)
 
 
 def test_reproxy_cache_answers_without_asking_the_app(front: Front) -> None:
