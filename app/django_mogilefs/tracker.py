@@ -22,6 +22,7 @@ first-attempt ``ERR`` is the tracker's verdict and is raised as it is.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import random
 import select
@@ -67,6 +68,38 @@ def parse_trackers(trackers: str | Sequence[str]) -> list[tuple[str, int]]:
     if not result:
         raise ValueError("No MogileFS tracker configured (expected host:port, ...)")
     return result
+
+
+def resolve(host: str, port: int, timeout: float) -> tuple[str, int]:
+    """``(address, port)`` for ``host``, the name looked up within ``timeout`` seconds.
+
+    A socket's timeout does not cover the name lookup, which can hang far longer:
+    a tracker container that stops vanishes from Docker's DNS, and on an internal
+    network the lookup then waits for outside resolvers that never answer (10 s with
+    the usual resolver options). A tracker whose name does not resolve in time is
+    treated as one that does not connect: skipped, and the next one asked.
+    """
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(host)
+        return host, port
+    result: list[object] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            result.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            result.append(exc)
+        done.set()
+
+    # A daemon thread: a lookup that hangs is left behind, never waited for.
+    threading.Thread(target=lookup, name=f"resolve {host}", daemon=True).start()
+    if not done.wait(timeout):
+        raise TimeoutError(f"looking up {host} took more than {timeout:g}s")
+    answer = result[0]
+    if isinstance(answer, OSError):
+        raise answer
+    return answer[0][4][0], port
 
 
 class _StaleConnection(ConnectionError):
@@ -300,9 +333,8 @@ class TrackerPool:
         return response
 
     def _connect(self, tracker: _Tracker) -> _Connection:
-        sock = self._socket.create_connection(
-            (tracker.host, tracker.port), timeout=self.connect_timeout
-        )
+        address = resolve(tracker.host, tracker.port, self.connect_timeout)
+        sock = self._socket.create_connection(address, timeout=self.connect_timeout)
         return _Connection(sock, self.timeout)
 
     def _take_idle(self, tracker: _Tracker) -> _Connection | None:

@@ -232,11 +232,14 @@ def test_ci_override_swaps_only_the_mogile_image() -> None:
         assert override[name]["environment"]["FAKETRACKER_STATE_FILE"].startswith(
             "/var/lib/faketracker/"
         )
+    # mogile/'s own entrypoint and healthcheck, with stand-ins for the programs they run.
     dockerfile = (cf.ROOT / ".ci" / "fake-mogile" / "Dockerfile").read_text()
-    assert "COPY mogile/healthcheck /usr/local/bin/" in dockerfile  # the same healthcheck command
-    entrypoint = (cf.ROOT / ".ci" / "fake-mogile" / "entrypoint").read_text()
-    for role in ("mogilefsd)", "mogstored)", "mogdbsetup)"):
-        assert f"\n{role}\n" in entrypoint
+    assert "COPY mogile/entrypoint mogile/healthcheck /usr/local/bin/" in dockerfile
+    bin_dir = cf.ROOT / ".ci" / "fake-mogile" / "bin"
+    assert {p.name for p in bin_dir.iterdir()} == {"mogilefsd", "mogstored", "mogdbsetup"}
+    entrypoint = (cf.ROOT / "mogile" / "entrypoint").read_text()
+    for program in ("mogilefsd", "mogstored", "mogdbsetup"):
+        assert f"run_as_mogile {program} " in entrypoint
 
 
 def test_no_healthcheck_needs_a_newer_engine() -> None:

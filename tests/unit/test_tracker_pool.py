@@ -6,7 +6,7 @@ import time
 
 import pytest
 from django_mogilefs.exceptions import TrackerUnavailableError, UnknownKeyError
-from django_mogilefs.tracker import TrackerPool, parse_trackers
+from django_mogilefs.tracker import TrackerPool, parse_trackers, resolve
 
 from .stubs import StubTracker, closed_port
 
@@ -211,3 +211,34 @@ def test_connect_timeout_is_passed_to_connect():
     with pytest.raises(TrackerUnavailableError):
         pool.request("noop")
     assert seen["timeout"] == 1.5
+
+
+def test_a_tracker_whose_name_does_not_resolve_in_time_is_skipped(tracker, monkeypatch):
+    # A stopped container's name on Docker's internal network: the lookup hangs.
+    real = socket.getaddrinfo
+    hanging = threading.Event()
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "gone.internal":
+            hanging.wait(5)
+            raise socket.gaierror("never answered")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr("random.randrange", lambda n: 0)  # the hanging name comes first
+    pool = TrackerPool(["gone.internal:7001", tracker.address], connect_timeout=0.2)
+    started = time.monotonic()
+    try:
+        assert pool.request("noop") == {}
+        assert time.monotonic() - started < 2  # not the lookup's 5 s
+        assert len(tracker.requests) == 1
+    finally:
+        hanging.set()
+
+
+def test_names_are_resolved_and_lookup_errors_fail_over(tracker, monkeypatch):
+    assert resolve("localhost", 7001, 1.0)[0] in {"127.0.0.1", "::1"}
+    assert resolve("10.1.2.3", 7001, 1.0) == ("10.1.2.3", 7001)
+    pool = TrackerPool(["no-such-host.invalid:7001", tracker.address])
+    monkeypatch.setattr("random.randrange", lambda n: 0)
+    assert pool.request("noop") == {}
