@@ -11,7 +11,6 @@ import functools
 import hashlib
 import http.client
 import http.server
-import os
 import shutil
 import socket
 import subprocess
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from ownenv import own_environ
 
 from . import compose_file as cf
 
@@ -242,15 +242,14 @@ def _front(
     serve(storage)
     serve(app_server)
     port, mgmt_port = free_port(), free_port()
-    env = {
-        **os.environ,
+    env = own_environ(
         # "localhost" checks that names are resolved into the pool's node file.
-        "PERLBAL_BACKENDS": f"localhost:{app_server.server_address[1]}",
-        "PERLBAL_LISTEN": f"127.0.0.1:{port}",
-        "PERLBAL_MGMT_LISTEN": f"127.0.0.1:{mgmt_port}",
-        "PERLBAL_NODEFILE": str(tmp / "nodes"),
-        "TMPDIR": str(tmp / "perlbal-tmp"),
-    }
+        PERLBAL_BACKENDS=f"localhost:{app_server.server_address[1]}",
+        PERLBAL_LISTEN=f"127.0.0.1:{port}",
+        PERLBAL_MGMT_LISTEN=f"127.0.0.1:{mgmt_port}",
+        PERLBAL_NODEFILE=str(tmp / "nodes"),
+        TMPDIR=str(tmp / "perlbal-tmp"),
+    )
     (tmp / "perlbal-tmp").mkdir()
     proc = subprocess.Popen(
         [str(START)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -359,11 +358,9 @@ def test_management_console_shows_the_service(front: Front) -> None:
 
 
 def test_start_refuses_a_backend_it_cannot_resolve(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "PERLBAL_BACKENDS": "no-such-host.invalid:8000",
-        "PERLBAL_NODEFILE": str(tmp_path / "nodes"),
-    }
+    env = own_environ(
+        PERLBAL_BACKENDS="no-such-host.invalid:8000", PERLBAL_NODEFILE=str(tmp_path / "nodes")
+    )
     result = subprocess.run([str(START)], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert "cannot resolve 'no-such-host.invalid'" in result.stderr
