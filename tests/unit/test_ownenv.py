@@ -1,4 +1,4 @@
-"""What a test hands the processes it starts itself."""
+"""What a test hands its own processes, and which node controls a real cluster needs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from faketracker.cluster import MogileCluster
+from integration.nodecontrol import START, STOP, NodeControl, NodeControlUnavailable
 from ownenv import own_environ
 
 pytestmark = pytest.mark.unit
@@ -61,3 +63,13 @@ def test_the_site_tests_settings_ignore_the_outer_environment() -> None:
         False,
         "testdom",
     ]
+
+
+def test_a_real_cluster_needs_both_node_commands() -> None:
+    real = MogileCluster(["tracker1:7001"], "testdom")
+    for environ in ({}, {STOP: "docker compose stop mogstored2"}):
+        with pytest.raises(NodeControlUnavailable, match=f"needs {STOP} and {START}"):
+            NodeControl.for_cluster(real, environ)
+    environ = {STOP: "stop it", START: "start it ", "MOGILEFS_MONITOR_DEADLINE": "90"}
+    control = NodeControl.for_cluster(real, environ)
+    assert (control.hooks, control.deadline) == (("stop it", "start it"), 90.0)
