@@ -13,7 +13,7 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 # Threads, not sync workers: a connection Perlbal opened for a client who then left
 # waits in the worker's poller instead of blocking the whole worker until its
-# timeout kills it. Perlbal itself keeps no backend connections (perlbal.conf).
+# timeout kills it.
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Perlbal keeps its connections to the app open between requests (persist_backend in

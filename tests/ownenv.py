@@ -13,13 +13,14 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 
-# What the site, gunicorn, perlbal/start, the mogile/ and mysql/ scripts and
-# scripts/bootstrap.py read (PYTHONPATH: each test says which tree it runs).
+# What the site, gunicorn, perlbal/start, the fake tracker, the mogile/ and mysql/ scripts
+# and scripts/bootstrap.py read (PYTHONPATH: each test says which tree it runs).
 SETTING_PREFIXES = (
     "AVATAR_",
     "CACHE_URL",
     "DATABASE_",
     "DJANGO_",
+    "FAKETRACKER_",
     "GUNICORN_",
     "HEALTHCHECK_",
     "MEMCACHED_",

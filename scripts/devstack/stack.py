@@ -425,6 +425,7 @@ def _base_env() -> dict[str, str]:
     """
     drop = (
         "DJANGO_",
+        "FAKETRACKER_",
         "MOGILEFS_",
         "MOGSTORED",
         "PERLBAL_",
