@@ -87,7 +87,7 @@ dev-down: ## Stop what `make dev` started (also after a crash)
 dev-status: ## What `make dev` runs, and whether the site answers
 	$(PY) scripts/devstack status
 
-bench: deps ## Perlbal reproxy benchmark on a fresh native stack (about 2 minutes)
+bench: deps ## wrk benchmark of the avatar paths on a fresh native stack (about 4 minutes)
 	$(PY) scripts/bench.py
 
 screenshots: deps ## Refresh docs/screenshots with the browser test

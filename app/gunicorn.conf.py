@@ -13,9 +13,14 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 # Threads, not sync workers: a connection Perlbal opened for a client who then left
 # waits in the worker's poller instead of blocking the whole worker until its
-# timeout kills it. Perlbal itself keeps no backend connections (perlbal.conf).
+# timeout kills it.
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# Perlbal keeps its connections to the app open between requests (persist_backend in
+# perlbal.conf): opening one per request cost the cold path a connect and a graceful
+# close each time. An idle one waits in the poller, holding no thread; the app closes it
+# after this long, far longer than Perlbal leaves a connection idle in a busy minute.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "300"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 accesslog = "-"

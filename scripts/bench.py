@@ -1,40 +1,41 @@
 #!/usr/bin/env python3
-"""What Perlbal's reproxy buys: GET throughput and latency of one avatar, four ways.
+"""Serving speed of one avatar, five ways, measured side by side with wrk.
 
-### Usage: .venv/bin/python scripts/bench.py [--requests N] [--seconds S] [--connections C]
+### Usage: .venv/bin/python scripts/bench.py [--seconds S] [--rounds N] [--connections C]
 
-Starts the native stack on free ports (scripts/devstack, the same as ``make dev``),
-uploads one 20 KB avatar through the site, waits for its 3 copies, then GETs it:
+Starts the native stack on free ports (scripts/devstack, as ``make dev``), uploads a
+20 KB and a 2 MB avatar through the site, waits for their 3 copies, then GETs them with
+Debian's ``wrk`` (native, so the load generator is not what tops out):
 
-  (a) node      straight from a storage node (the floor: one Perlbal serving a file)
-  (b) reproxy   Perlbal -> Django -> X-REPROXY-URL, the paths cached in memcached
-  (c) cached    the same with Perlbal's reproxy cache (X-REPROXY-CACHE-FOR honoured):
-                Django is asked once, then Perlbal goes straight to the storage node
-  (d) stream    Django (gunicorn) streaming the bytes itself, no Perlbal
+  A   straight from a storage node (the floor: one Perlbal serving a file)
+  B   the avatar URL through the front Perlbal, reproxy cache warm (no Django, no tracker)
+  C   the same URL straight to gunicorn (Django streams the bytes)
+  D   through Perlbal with its reproxy cache off: Perlbal -> Django -> memcached ->
+      X-REPROXY-URL, what every avatar not in the cache (and a gallery's first view) costs
+  A2, B2  A and B with the 2 MB file
 
-and (b) and (c) again with perlbal/plugins' NoDelay loaded (TCP_NODELAY on client
-sockets): stock Perlbal 1.80 holds a reproxied body back for the client's delayed
-ACK (40 ms) on every kept-alive request but the first.
-
-Each run is bounded by a request count and a time limit; everything is on loopback.
-The load generator is Python (processes x threads, http.client keep-alive) on the same
-machine, so the figures compare the four paths with each other; they are not the
-absolute capacity of any of them.
+Every body is checked once before the runs; wrk counts any other status as an error.
+The rounds are interleaved (A B C D A2 B2, then again), so a machine that gets busier
+half-way slows every path alike; the table shows each path's median over the rounds,
+and the last line is ``ratios: hot=B/A cold=D/A``. Everything runs on loopback, on the
+same cores: compare the rows with each other, not with another machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
-import multiprocessing
+import json
 import os
+import shutil
 import socket
+import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,11 +44,19 @@ for extra in ("scripts", "app", "tests"):
     if str(ROOT / extra) not in sys.path:
         sys.path.insert(0, str(ROOT / extra))
 
-AVATAR_BYTES = 20 * 1024
+SMALL, LARGE = 20 * 1024, 2 * 1024 * 1024
 REPROXY_CACHE_SIZE = 10_000
-
-
-# -- the load generator ----------------------------------------------------------------
+WARM_UP_SECONDS = 1
+# wrk's summary as one JSON line (a done() hook costs nothing per request).
+WRK_SCRIPT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "errors": %d, "p50_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
 
 
 @dataclass(frozen=True)
@@ -55,94 +64,52 @@ class Target:
     name: str
     label: str
     url: str
-    expected: bytes  # the body every answer must have
+    body: bytes
+    baseline: str  # the row this one is compared with
+    cache_size: int | None = None  # Perlbal's reproxy cache size for this run
 
 
 @dataclass
-class Result:
+class Runs:
     target: Target
-    latencies: list[float]  # seconds, sorted
-    errors: int
-    elapsed: float
-    perlbal_rss: int = 0  # KiB, after the run
+    rps: list[float] = field(default_factory=list)
+    p50_ms: list[float] = field(default_factory=list)
+    p99_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def add(self, summary: dict[str, int]) -> None:
+        self.rps.append(summary["requests"] / (summary["duration_us"] / 1e6))
+        self.p50_ms.append(summary["p50_us"] / 1000)
+        self.p99_ms.append(summary["p99_us"] / 1000)
+        self.errors += summary["errors"]
 
     @property
-    def rps(self) -> float:
-        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
-
-    def percentile(self, p: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        index = min(len(self.latencies) - 1, round(p / 100 * (len(self.latencies) - 1)))
-        return self.latencies[index]
+    def median_rps(self) -> float:
+        return statistics.median(self.rps)
 
 
-def _client_loop(
-    url: str, expected: bytes, quota: list[int], lock: threading.Lock, deadline: float
-) -> tuple[list[float], int]:
-    """One keep-alive connection: GET until the shared quota is used up or time is over."""
+def wrk(url: str, seconds: float, connections: int, script: Path) -> dict[str, int]:
+    """One wrk run (2 threads, keep-alive connections): its summary."""
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), url]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    if result.returncode != 0:
+        raise RuntimeError(f"wrk failed on {url}: {result.stderr.strip()}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def fetch(url: str) -> bytes:
+    """One GET, as a browser sends it (no reproxy capability, no query)."""
     parts = urlsplit(url)
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    latencies: list[float] = []
-    errors = 0
-    while time.monotonic() < deadline:
-        with lock:
-            if quota[0] <= 0:
-                break
-            quota[0] -= 1
-        started = time.perf_counter()
-        try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            body = response.read()
-            ok = response.status == 200 and body == expected
-            if response.will_close:
-                conn.close()
-        except (OSError, http.client.HTTPException):
-            ok = False
-            conn.close()
-        if ok:
-            latencies.append(time.perf_counter() - started)
-        else:
-            errors += 1
-    conn.close()
-    return latencies, errors
-
-
-def _process_main(args: tuple) -> tuple[list[float], int]:
-    url, expected, threads, quota, seconds = args
-    lock = threading.Lock()
-    shared = [quota]
-    deadline = time.monotonic() + seconds
-    results: list[tuple[list[float], int]] = []
-
-    def run() -> None:
-        results.append(_client_loop(url, expected, shared, lock, deadline))
-
-    pool = [threading.Thread(target=run) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    return [x for lat, _ in results for x in lat], sum(e for _, e in results)
-
-
-def load(target: Target, requests: int, connections: int, seconds: float) -> Result:
-    """``requests`` GETs over ``connections`` keep-alive connections, at most ``seconds``."""
-    procs = max(1, min(os.cpu_count() or 1, connections))
-    threads = [connections // procs + (1 if i < connections % procs else 0) for i in range(procs)]
-    quotas = [requests * t // connections for t in threads]
-    quotas[0] += requests - sum(quotas)
-    jobs = [
-        (target.url, target.expected, t, q, seconds) for t, q in zip(threads, quotas, strict=True)
-    ]
-    started = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(procs) as pool:
-        parts = pool.map(_process_main, jobs)
-    elapsed = time.perf_counter() - started
-    latencies = sorted(x for lat, _ in parts for x in lat)
-    return Result(target, latencies, sum(e for _, e in parts), elapsed)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request("GET", parts.path)
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {url}: {response.status}")
+        return body
+    finally:
+        conn.close()
 
 
 # -- the stack ----------------------------------------------------------------------------
@@ -171,7 +138,7 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def avatar(size: int) -> bytes:
+def avatar(size: int, seed: int) -> bytes:
     """A PNG of about ``size`` bytes (random pixels do not compress)."""
     import io
     import random
@@ -179,25 +146,25 @@ def avatar(size: int) -> bytes:
     from PIL import Image
 
     side = max(8, int((size / 3) ** 0.5))
-    pixels = random.Random(20).randbytes(side * side * 3)
+    pixels = random.Random(seed).randbytes(side * side * 3)
     out = io.BytesIO()
     Image.frombytes("RGB", (side, side), pixels).save(out, "PNG")
     return out.getvalue()
 
 
 def prepare(stack, size: int) -> tuple[str, str, bytes]:
-    """Sign up, upload the avatar, wait for its 3 copies: (media path, a node URL, bytes)."""
+    """Sign up, upload an avatar, wait for its 3 copies: (media path, a node URL, bytes)."""
     from django_mogilefs.client import MogileFSClient
     from e2e.siteclient import SiteClient, key_of
 
-    data = avatar(size)
+    data = avatar(size, seed=size)
     client = SiteClient(stack.site_url)
-    username = f"bench{os.getpid()}"
+    username = f"bench{os.getpid()}x{size}"
     if client.sign_up(username, "bench-" + username * 2).status_code != 302:
         raise RuntimeError("sign-up failed")
     response = client.upload(data, "bench.png", "image/png")
     if response.status_code != 302:
-        raise RuntimeError(f"upload failed: {response.status_code}")
+        raise RuntimeError(f"upload of {len(data)} bytes failed: {response.status_code}")
     links = client.avatar_links(username)
     key = key_of(links.image_url, "/media/")
     mogile = MogileFSClient(stack.trackers, stack.domain)
@@ -213,85 +180,101 @@ def prepare(stack, size: int) -> tuple[str, str, bytes]:
     return links.image_url, node_url, data
 
 
-def report(results: Sequence[Result], rss: tuple[int, int], args: argparse.Namespace) -> None:
-    base = results[0].rps
-    print(
-        f"\nGET of one {len(results[0].target.expected) / 1024:.1f} KB avatar, "
-        f"{args.connections} keep-alive connections, up to {args.requests} requests "
-        f"or {args.seconds:g} s per run ({os.cpu_count()} CPUs, client on the same machine)\n"
-    )
-    print(
-        f"{'':5}{'path':50}{'req/s':>9}{'vs (a)':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
-        f"{'Perlbal RSS':>13}"
-    )
-    for r in results:
-        print(
-            f"{'(' + r.target.name + ')':5}{r.target.label:50}{r.rps:9.0f}{r.rps / base:8.2f}"
-            f"{r.percentile(50) * 1000:9.2f}{r.percentile(99) * 1000:9.2f}{r.errors:8d}"
-            f"{r.perlbal_rss / 1024:10.1f} MB"
+def targets(stack) -> list[Target]:
+    small_path, small_node, small = prepare(stack, SMALL)
+    large_path, large_node, large = prepare(stack, LARGE)
+    front, app = stack.site_url, stack.app_url
+    return [
+        Target("A", "storage node, direct", small_node, small, "A"),
+        Target("B", "Perlbal, reproxy cache warm", front + small_path, small, "A", 10_000),
+        Target("C", "gunicorn direct (Django streams)", app + small_path, small, "A"),
+        Target("D", "Perlbal -> Django -> reproxy (cache off)", front + small_path, small, "A", 0),
+        Target("A2", "A with the 2 MB file", large_node, large, "A2"),
+        Target("B2", "B with the 2 MB file", front + large_path, large, "A2", 10_000),
+    ]
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def measure(stack, args: argparse.Namespace, script: Path) -> tuple[list[Runs], list[int]]:
+    runs = [Runs(t) for t in targets(stack)]
+    for r in runs:
+        if fetch(r.target.url) != r.target.body:
+            raise RuntimeError(f"({r.target.name}) {r.target.url} does not answer the file")
+    pid = stack.front_pid()
+    rss = [rss_kib(pid)]
+    for round_no in range(1, args.rounds + 1):
+        for r in runs:
+            t = r.target
+            if t.cache_size is not None:
+                command = f"SET site.reproxy_cache_maxsize = {t.cache_size}"
+                perlbal_command(stack.mgmt_address, command)
+            print(f"bench: round {round_no}: ({t.name}) {t.label}", file=sys.stderr, flush=True)
+            wrk(t.url, WARM_UP_SECONDS, args.connections, script)
+            r.add(wrk(t.url, args.seconds, args.connections, script))
+        rss.append(rss_kib(pid))
+    return runs, rss
+
+
+def report(runs: Sequence[Runs], rss: Sequence[int], args: argparse.Namespace) -> str:
+    by_name = {r.target.name: r for r in runs}
+    lines = [
+        f"GET of one avatar, wrk -t2 -c{args.connections}, {args.seconds:g} s per run, "
+        f"{args.rounds} interleaved rounds, medians ({os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.2f} at the end, wrk on the same machine)",
+        "",
+        f"{'path':4}{'':44}{'req/s':>9}{'vs A':>7}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}",
+    ]
+    for r in runs:
+        t = r.target
+        ratio = r.median_rps / by_name[t.baseline].median_rps
+        lines.append(
+            f"{t.name:4}{t.label:44}{r.median_rps:9.0f}{ratio:7.2f}"
+            f"{statistics.median(r.p50_ms):9.2f}{statistics.median(r.p99_ms):9.2f}{r.errors:8d}"
         )
-    before, after = rss
-    print(
-        f"\nFront Perlbal RSS: {before / 1024:.1f} MB before the runs, {after / 1024:.1f} MB after."
-    )
+    rounds = ", ".join(f"{kib / 1024:.0f}" for kib in rss)
+    lines += ["", f"Front Perlbal RSS (MB) before the runs and after each round: {rounds}"]
+    hot = by_name["B"].median_rps / by_name["A"].median_rps
+    cold = by_name["D"].median_rps / by_name["A"].median_rps
+    lines.append(f"ratios: hot={hot:.2f} cold={cold:.2f}")
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     from devstack import DevStack, MissingPackages, StackConfig, StackError
 
+    if not shutil.which("wrk"):
+        print("bench: error: needs Debian's wrk package (apt-get install wrk)", file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        config = StackConfig.isolated(Path(tmp), reproxy_cache_maxsize=REPROXY_CACHE_SIZE)
+        script = Path(tmp) / "summary.lua"
+        script.write_text(WRK_SCRIPT)
+        config = StackConfig.isolated(Path(tmp) / "stack", reproxy_cache_maxsize=REPROXY_CACHE_SIZE)
         try:
             stack = DevStack(config, out=sys.stderr).start()
         except (StackError, MissingPackages) as exc:
             print(f"bench: error: {exc}", file=sys.stderr)
             return 1
         try:
-            media_path, node_url, data = prepare(stack, args.size)
-            front_pid = stack.front_pid()
-            front = stack.site_url + media_path
-            targets = [
-                Target("a", "storage node, direct", node_url, data),
-                Target("b", "Perlbal -> Django (paths cached) -> reproxy", front, data),
-                Target("c", "(b) + Perlbal reproxy cache", front, data),
-                Target(
-                    "d", "Django streams the bytes, no Perlbal", stack.app_url + media_path, data
-                ),
-                Target("b+", "(b) + TCP_NODELAY (plugin NoDelay)", front, data),
-                Target("c+", "(c) + TCP_NODELAY (plugin NoDelay)", front, data),
-            ]
-            rss_before = rss_kib(front_pid)
-            results = []
-            # perlbal.conf loads NoDelay; (a)-(d) measure stock Perlbal 1.80 without it.
-            perlbal_command(stack.mgmt_address, "SET site.plugins = none")
-            for target in targets:
-                if target.name == "b+":
-                    perlbal_command(stack.mgmt_address, "SET site.plugins = NoDelay")
-                size = REPROXY_CACHE_SIZE if target.name.startswith("c") else 0
-                perlbal_command(stack.mgmt_address, f"SET site.reproxy_cache_maxsize = {size}")
-                load(target, min(200, args.requests), args.connections, args.seconds)  # warm-up
-                print(f"bench: ({target.name}) {target.label}...", file=sys.stderr, flush=True)
-                result = load(target, args.requests, args.connections, args.seconds)
-                result.perlbal_rss = rss_kib(front_pid)
-                results.append(result)
-            rss_after = rss_kib(front_pid)
+            runs, rss = measure(stack, args, script)
+        except RuntimeError as exc:
+            print(f"bench: error: {exc}", file=sys.stderr)
+            return 1
         finally:
             stack.stop()
-    report(results, (rss_before, rss_after), args)
-    return 0 if all(r.latencies for r in results) else 1
+    print(report(runs, rss, args))
+    return 0 if not any(r.errors for r in runs) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=5000, help="per run (%(default)s)")
-    parser.add_argument(
-        "--seconds", type=float, default=20.0, help="time limit per run (%(default)s)"
-    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="per run (%(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved (%(default)s)")
     parser.add_argument("--connections", type=int, default=16, help="(%(default)s)")
-    parser.add_argument("--size", type=int, default=AVATAR_BYTES, help="avatar bytes (%(default)s)")
     args = parser.parse_args(argv)
-    if args.requests < 1 or args.connections < 1 or args.seconds <= 0:
-        parser.error("--requests, --connections and --seconds must be positive")
+    if args.seconds <= 0 or args.rounds < 1 or args.connections < 2:
+        parser.error("--seconds, --rounds must be positive and --connections at least 2")
     return run(args)
 
 

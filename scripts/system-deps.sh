@@ -7,11 +7,11 @@
 set -o errexit -o pipefail -o nounset
 
 # perlbal: storage nodes and the front proxy; memcached: the path cache;
-# chromium: the browser test; shellcheck: the shell script checks;
+# chromium: the browser test; shellcheck: the shell script checks; wrk: make bench;
 # mariadb-server: the MySQL tests' private server (tests/site_mysql);
 # gcc, libc6-dev, python3-dev, pkg-config, libmariadb-dev: building mysqlclient
 # (mysqlclient has no wheel for Linux).
-packages=(perlbal libperlbal-xs-httpheaders-perl memcached chromium shellcheck
+packages=(perlbal libperlbal-xs-httpheaders-perl memcached chromium shellcheck wrk
   mariadb-server gcc libc6-dev python3-dev pkg-config libmariadb-dev)
 
 missing=()

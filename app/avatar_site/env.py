@@ -187,7 +187,7 @@ def parse_cache(cache_url: str | None, memcached_location: str | None) -> dict[s
 
 def _memcached(locations: list[str]) -> dict[str, Any]:
     return {
-        "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+        "BACKEND": "avatar_site.cache.KeepAlivePyMemcacheCache",  # one connection per thread
         "LOCATION": locations if len(locations) > 1 else locations[0],
         "KEY_PREFIX": "avatar_site",
         "OPTIONS": {

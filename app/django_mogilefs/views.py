@@ -113,6 +113,10 @@ def _through_perlbal(request: HttpRequest, backend: MogileFSStorage) -> bool:
 
 def _reproxy(paths: list[str], headers: dict[str, str], cache_for: int) -> HttpResponse:
     response = HttpResponse(headers=headers)
+    # A length lets gunicorn keep Perlbal's connection open for the next request (without
+    # one it must close an HTTP/1.0 answer, and CommonMiddleware, which adds it to pages,
+    # is skipped by ServeMiddleware).
+    response["Content-Length"] = "0"
     response["X-REPROXY-URL"] = " ".join(paths)
     if cache_for > 0:
         # Perlbal replays only the headers named here on a reproxy-cache hit.

@@ -334,23 +334,16 @@ class DevStack:
             sys.executable,
             "-m",
             "gunicorn",
+            "--config",
+            str(ROOT / "app" / "gunicorn.conf.py"),  # the app container's settings
             "avatar_site.wsgi:application",
             "--bind",
             f"{LOOPBACK}:{port}",
-            # Threads: a request waiting on the tracker or a slow client does not hold a
-            # whole process, and an idle kept-alive connection never gets a worker killed
-            # (a sync worker blocks on it until WORKER TIMEOUT).
-            "--worker-class",
-            "gthread",
             "--workers",
             str(self.config.site_workers),
-            "--threads",
-            "8",
             "--graceful-timeout",
             "5",
             "--no-control-socket",
-            "--access-logfile",
-            "-",
         ]
         self.supervisor.start("gunicorn", argv, cwd=ROOT, env=self.site_env())
         self._wait_service("gunicorn", lambda: http_status(LOOPBACK, port, "/healthz") == 200)
@@ -432,6 +425,7 @@ def _base_env() -> dict[str, str]:
     """
     drop = (
         "DJANGO_",
+        "FAKETRACKER_",
         "MOGILEFS_",
         "MOGSTORED",
         "PERLBAL_",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import socket
 import subprocess
 import sys
@@ -13,11 +12,18 @@ import bootstrap
 import pytest
 from django_mogilefs.cluster import ClusterAdmin
 from faketracker.cluster import MogileCluster
+from ownenv import own_environ
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 DESCRIPTION = ROOT / "mogile" / "cluster.toml"
+OUTER_ENVIRONMENT = {
+    "MOGILEFS_TRACKERS": "127.0.0.1:1",
+    "MOGILEFS_DOMAIN": "testdom",
+    "MOGILEFS_CLUSTER_FILE": "/nonexistent/cluster.toml",
+    "MOGSTORED2_ADDRESS": "127.0.0.99",
+}
 
 
 def run(
@@ -168,20 +174,25 @@ def test_a_bad_description_is_a_clear_error_naming_the_file(tmp_path: Path) -> N
 
 
 def test_the_script_runs_from_the_command_line(
-    empty_cluster: MogileCluster, admin: ClusterAdmin
+    empty_cluster: MogileCluster, admin: ClusterAdmin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "app"),
-        "MOGILEFS_TRACKERS": empty_cluster.trackers[0],
-        "MOGSTORED_PORT": str(empty_cluster.nodes[0].port),
-    }
+    # What a run against a real cluster (or a developer's shell) exports: none of it may
+    # reach a script that the test points at its own cluster.
+    for name, value in OUTER_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    env = own_environ(
+        PYTHONPATH=str(ROOT / "app"),
+        MOGILEFS_TRACKERS=empty_cluster.trackers[0],
+        MOGSTORED_PORT=str(empty_cluster.nodes[0].port),
+    )
     script = ROOT / "scripts" / "bootstrap.py"
     result = subprocess.run(
         [sys.executable, str(script), "--dry-run"], env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
     assert "+ create domain avatars" in result.stdout
+    port = empty_cluster.nodes[0].port
+    assert f"+ create host mogstored2 127.0.0.2:{port} (alive)" in result.stdout
     assert admin.get_domains() == {}  # a dry run changes nothing
 
 

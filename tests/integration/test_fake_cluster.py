@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,9 +16,14 @@ from pathlib import Path
 import pytest
 from faketracker.client import TrackerClient
 from faketracker.cluster import CLASSES, MogileCluster
+from ownenv import own_environ
+
+from integration.nodecontrol import NodeControl, NodeControlUnavailable
 
 pytestmark = pytest.mark.integration
 TESTS = Path(__file__).resolve().parent.parent
+REPLICATION_DEADLINE = float(os.environ.get("MOGILEFS_REPLICATION_DEADLINE", "60"))
+DEV_IN_PATH = re.compile(r"/dev(\d+)/")
 
 
 def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):  # type: ignore[no-untyped-def]
@@ -50,52 +56,78 @@ def store(client: TrackerClient, domain: str, key: str, body: bytes, cls: str) -
     return opened.args["path"]
 
 
-def test_cluster_has_the_domain_classes_and_writeable_devices(
-    mogile_cluster: MogileCluster, tracker_client: TrackerClient
-) -> None:
-    args = tracker_client.call("get_domains").args
-    dom = next(
-        n for n in range(1, int(args["domains"]) + 1) if args[f"domain{n}"] == mogile_cluster.domain
-    )
-    classes = {
+def classes(client: TrackerClient, domain: str) -> dict[str, int]:
+    """The domain's classes and their mindevcount, from ``get_domains``."""
+    args = client.call("get_domains").args
+    dom = next(n for n in range(1, int(args["domains"]) + 1) if args[f"domain{n}"] == domain)
+    return {
         args[f"domain{dom}class{c}name"]: int(args[f"domain{dom}class{c}mindevcount"])
         for c in range(1, int(args[f"domain{dom}classes"]) + 1)
     }
-    assert set(CLASSES) <= set(classes)
+
+
+def path_devids(client: TrackerClient, domain: str, key: str) -> list[int]:
+    """The device of each path ``get_paths`` answers (MogileFS paths hold ``/dev<id>/``)."""
+    args = client.call("get_paths", domain=domain, key=key, pathcount=10).args
+    paths = [args[f"path{n}"] for n in range(1, int(args["paths"]) + 1)]
+    return [int(m.group(1)) for m in map(DEV_IN_PATH.search, paths) if m]
+
+
+def test_cluster_has_the_domain_classes_and_writeable_devices(
+    mogile_cluster: MogileCluster, tracker_client: TrackerClient
+) -> None:
+    found = classes(tracker_client, mogile_cluster.domain)
+    assert set(CLASSES) <= set(found)
     writeable = [d for d in mogile_cluster.devices() if d["observed_state"] == "writeable"]
     assert writeable and all(d["mb_total"] for d in writeable)
     if mogile_cluster.fake:
-        assert classes == {"default": 2, **CLASSES}
+        assert found == {"default": 2, **CLASSES}
         assert len(writeable) == 3
 
 
-def test_a_stopped_node_is_skipped_and_comes_back(
-    mogile_cluster: MogileCluster, tracker_client: TrackerClient
-) -> None:
-    if not mogile_cluster.fake:
-        pytest.skip("stopping a storage node needs the fake cluster's node controls")
-    domain, key = mogile_cluster.domain, f"fixture-test/{uuid.uuid4().hex}"
-    store(tracker_client, domain, key, b"avatar bytes", "avatar")
-    wait_for(
-        lambda: tracker_client.call("file_info", domain=domain, key=key).args["devcount"] == "3",
-        what="3 copies",
-    )
-    mog3 = mogile_cluster.node("mog3")
+@pytest.fixture
+def node_control(mogile_cluster: MogileCluster) -> NodeControl:
     try:
-        mogile_cluster.stop_node("mog3")
-        paths = tracker_client.call("get_paths", domain=domain, key=key, pathcount=3).args
-        assert paths["paths"] == "2"
-        assert all(mog3.base_url not in paths[f"path{n}"] for n in (1, 2))
-        multi = tracker_client.call("create_open", domain=domain, key=key + "-x", multi_dest=1).args
-        assert multi["dev_count"] == "2"
-        assert "3" not in {multi["devid_1"], multi["devid_2"]}
+        return NodeControl.for_cluster(mogile_cluster)
+    except NodeControlUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def test_a_stopped_node_is_skipped_and_comes_back(
+    mogile_cluster: MogileCluster, tracker_client: TrackerClient, node_control: NodeControl
+) -> None:
+    domain, key = mogile_cluster.domain, f"fixture-test/{uuid.uuid4().hex}"
+    copies = classes(tracker_client, domain)["avatar"]
+    store(tracker_client, domain, key, b"avatar bytes", "avatar")
+    try:
+        wait_for(
+            lambda: len(path_devids(tracker_client, domain, key)) == copies,
+            timeout=REPLICATION_DEADLINE,
+            what=f"{copies} copies",
+        )
+        before = set(path_devids(tracker_client, domain, key))
+        down = node_control.stop()
+        try:
+            assert down & before, f"the stopped node's devices {down} hold no copy of {before}"
+            assert set(path_devids(tracker_client, domain, key)) == before - down
+            multi = tracker_client.call(
+                "create_open", domain=domain, key=f"{key}-x", multi_dest=1
+            ).args
+            dests = {int(multi[f"devid_{n}"]) for n in range(1, int(multi["dev_count"]) + 1)}
+            writeable = {
+                int(d["devid"])
+                for d in mogile_cluster.devices()
+                if d["status"] == "alive" and d["observed_state"] == "writeable"
+            }
+            assert not writeable & down
+            assert dests <= writeable
+            assert len(dests) == min(3, len(writeable))  # create_open offers up to 3
+        finally:
+            node_control.start()
+        assert not node_control.not_writeable()
+        assert set(path_devids(tracker_client, domain, key)) == before
     finally:
-        mogile_cluster.start_node("mog3")
-    assert all(d["observed_state"] == "writeable" for d in mogile_cluster.devices())
-    assert (
-        tracker_client.call("get_paths", domain=domain, key=key, pathcount=3).args["paths"] == "3"
-    )
-    assert tracker_client.call("delete", domain=domain, key=key).ok
+        assert tracker_client.call("delete", domain=domain, key=key).ok
 
 
 def test_failed_close_removes_the_upload_from_the_node(
@@ -130,7 +162,7 @@ def test_faketracker_runs_from_the_command_line(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(TESTS)}
+    env = own_environ(PYTHONPATH=str(TESTS))
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -20,6 +20,7 @@ from django_mogilefs.client import MogileFSClient
 from django_mogilefs.cluster import ClusterAdmin
 from faketracker.client import TrackerClient
 from nativestack import ProcessGroup, StorageNode, free_port, start_nodes
+from ownenv import own_environ
 
 pytestmark = pytest.mark.integration
 TESTS = Path(__file__).resolve().parent.parent
@@ -33,7 +34,7 @@ class TrackerProcess:
         self.hostport = f"127.0.0.1:{self.port}"
         self.args = [sys.executable, "-m", "faketracker", "--listen", self.hostport]
         self.args += ["--monitor-interval", "0.5", "--test-write-interval", "1"]
-        self.env = {**os.environ, "PYTHONPATH": str(TESTS)}
+        self.env = own_environ(PYTHONPATH=str(TESTS))
         if by_env:
             self.env["FAKETRACKER_STATE_FILE"] = str(state_file)
         else:
@@ -143,7 +144,7 @@ def test_a_bad_state_file_stops_the_tracker_with_a_clear_error(tmp_path: Path) -
     state_file.write_bytes(b"garbage")
     proc = subprocess.run(
         [sys.executable, "-m", "faketracker", "--listen", "127.0.0.1:0"],
-        env={**os.environ, "PYTHONPATH": str(TESTS), "FAKETRACKER_STATE_FILE": str(state_file)},
+        env=own_environ(PYTHONPATH=str(TESTS), FAKETRACKER_STATE_FILE=str(state_file)),
         capture_output=True,
         timeout=30,
     )

@@ -50,7 +50,7 @@ def test_mysql_url_without_port_and_bad_urls(tmp_path):
 def test_cache_memcached_locmem_and_dummy():
     assert env.parse_cache(None, None)["BACKEND"].endswith("LocMemCache")
     one = env.parse_cache(None, "memcached:11211")
-    assert one["BACKEND"] == "django.core.cache.backends.memcached.PyMemcacheCache"
+    assert one["BACKEND"] == "avatar_site.cache.KeepAlivePyMemcacheCache"
     assert one["LOCATION"] == "memcached:11211"
     two = env.parse_cache("memcached://m1:11211,m2:11211", "ignored:1")
     assert two["LOCATION"] == ["m1:11211", "m2:11211"]
@@ -165,7 +165,7 @@ def test_settings_from_environment():
         "mogile",
         "secret",
     )
-    assert s["CACHES"]["default"]["BACKEND"].endswith("PyMemcacheCache")
+    assert s["CACHES"]["default"]["BACKEND"] == "avatar_site.cache.KeepAlivePyMemcacheCache"
     assert s["MOGILEFS_TRACKERS"] == ["tracker1:7001", "tracker2:7001"]
     assert s["MOGILEFS_MEDIA_URL"] == "/files/"
     assert s["MOGILEFS_SERVE_PREFIX"] == "files/"

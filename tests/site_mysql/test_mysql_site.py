@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 from avatar_site import env as site_env
 from django.db.migrations.loader import MigrationLoader
 from mysql_server import ROOT, InitDB, secret_path
+from ownenv import own_environ
 from static import compose_file
 
 pytestmark = pytest.mark.integration
@@ -33,8 +33,6 @@ FLOW = Path(__file__).with_name("mysql_avatar_flow.py")
 # The app container's variables this test takes from compose.yaml (the others name
 # services that are not running here: memcached, the tracker).
 APP_VARIABLES = ("DATABASE_URL", "DATABASE_PASSWORD_FILE", "DJANGO_SECRET_KEY_FILE", "DJANGO_DEBUG")
-# Whatever the calling shell has that the site reads: not passed on.
-INHERITED_PREFIXES = ("DJANGO_", "DATABASE_", "CACHE_URL", "MEMCACHED_", "MOGILEFS_", "AVATAR_")
 
 # A valid Django username with a 4-byte character (utf8mb3 cannot hold it), and emoji.
 KEPT = {"username": "zoë_𠮷野家", "first_name": "Zoë 🦊", "last_name": "Ünïcødé 👩🏽‍💻"}
@@ -69,11 +67,7 @@ def site(initdb: InitDB) -> Site:
     database_url = url._replace(
         netloc=f"{url.username}@{initdb.server.host}:{initdb.server.port}"
     ).geturl()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(INHERITED_PREFIXES) and key != "PYTHONPATH"
-    }
+    env = own_environ()  # whatever the calling shell has that the site reads: not passed on
     env.update({key: secret_path(app_env[key], initdb.secrets) for key in APP_VARIABLES})
     env.update(
         DATABASE_URL=database_url,

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ownenv import own_environ
 
 from . import compose_file as cf
 
@@ -183,7 +184,7 @@ def tracker_answering(reply: bytes) -> socketserver.TCPServer:
 def test_tracker_healthcheck_sends_noop(reply: bytes, healthy: bool) -> None:
     server = tracker_answering(reply)
     try:
-        env = {**os.environ, "MOGILEFSD_LISTEN": f"0.0.0.0:{server.server_address[1]}"}
+        env = own_environ(MOGILEFSD_LISTEN=f"0.0.0.0:{server.server_address[1]}")
         result = run(HEALTHCHECK, "mogilefsd", env=env)
     finally:
         server.shutdown()
@@ -195,7 +196,7 @@ def test_tracker_healthcheck_fails_when_nothing_listens() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    result = run(HEALTHCHECK, "mogilefsd", env={**os.environ, "MOGILEFSD_LISTEN": f":{port}"})
+    result = run(HEALTHCHECK, "mogilefsd", env=own_environ(MOGILEFSD_LISTEN=f":{port}"))
     assert result.returncode != 0
 
 
@@ -209,7 +210,7 @@ def test_storage_healthcheck_reads_every_device_usage_file(tmp_path: Path) -> No
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        env = {**os.environ, "MOGSTORED_HTTP_LISTEN": f"0.0.0.0:{server.server_address[1]}"}
+        env = own_environ(MOGSTORED_HTTP_LISTEN=f"0.0.0.0:{server.server_address[1]}")
         assert run(HEALTHCHECK, "mogstored", env={**env, "MOGSTORED_DEVIDS": "1"}).returncode == 0
         assert run(HEALTHCHECK, "mogstored", env={**env, "MOGSTORED_DEVIDS": "1,2"}).returncode != 0
     finally:
