@@ -27,21 +27,6 @@ SHA1 = "SHA-1:" + hashlib.sha1(BODY).hexdigest()
 WRONG_MD5 = "MD5:" + "0" * 32
 
 
-@pytest.fixture(scope="module")
-def md5_class(mogile_cluster: MogileCluster) -> str:
-    """The cluster's ``avatar`` class, which has hashtype MD5 (as mogile/cluster.toml says)."""
-    args = mogile_cluster.call("get_domains").args
-    for n in range(1, int(args.get("domains", 0)) + 1):
-        if args[f"domain{n}"] != mogile_cluster.domain:
-            continue
-        for c in range(1, int(args.get(f"domain{n}classes", 0)) + 1):
-            if args[f"domain{n}class{c}name"] == "avatar":
-                if args.get(f"domain{n}class{c}hashtype") != "MD5":
-                    pytest.skip("the cluster's avatar class has no MD5 hashtype")
-                return "avatar"
-    pytest.fail("the cluster has no avatar class")
-
-
 @pytest.fixture
 def key() -> str:
     return f"ck-test/{uuid.uuid4().hex}"

@@ -15,7 +15,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 from django_mogilefs.exceptions import TrackerUnavailableError
-from faketracker.cluster import MogileCluster
 from unit.stubs import closed_port
 
 pytestmark = pytest.mark.integration
@@ -27,21 +26,6 @@ NAMES = ["top level.txt", "ünï cödé/ñame é.bin", "a b/c d/e f/deep.txt", "
 def mogilefs(cluster, cls: str) -> dict:
     options = {"trackers": cluster.trackers, "domain": cluster.domain, "mogile_class": cls}
     return {"BACKEND": "django_mogilefs.storage.MogileFSStorage", "OPTIONS": options}
-
-
-@pytest.fixture(scope="module")
-def md5_class(mogile_cluster: MogileCluster) -> str:
-    """The cluster's ``avatar`` class, which has hashtype MD5 (as mogile/cluster.toml says)."""
-    args = mogile_cluster.call("get_domains").args
-    for n in range(1, int(args.get("domains", 0)) + 1):
-        if args[f"domain{n}"] != mogile_cluster.domain:
-            continue
-        for c in range(1, int(args.get(f"domain{n}classes", 0)) + 1):
-            if args[f"domain{n}class{c}name"] == "avatar":
-                if args.get(f"domain{n}class{c}hashtype") != "MD5":
-                    pytest.skip("the cluster's avatar class has no MD5 hashtype")
-                return "avatar"
-    pytest.fail("the cluster has no avatar class")
 
 
 @pytest.fixture
