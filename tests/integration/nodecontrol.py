@@ -10,10 +10,12 @@ tracker may take to notice (a real one re-tests devices every 15 s or so).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from faketracker.cluster import MogileCluster
@@ -21,6 +23,22 @@ from faketracker.cluster import MogileCluster
 STOP, START = "E2E_STORAGE_NODE_STOP", "E2E_STORAGE_NODE_START"
 FAKE_NODE = "mog3"
 HOOK_TIMEOUT = 120.0
+
+
+@contextlib.contextmanager
+def frozen(cluster: MogileCluster, name: str) -> Iterator[None]:
+    """Storage node ``name`` of the fake cluster stopped with SIGSTOP, resumed after.
+
+    Its Perlbal's socket still listens: connections are made, nothing answers, as with
+    a container whose address no longer answers (no refused connection in between).
+    """
+    conf = f"--config={cluster.node(name).workdir / 'perlbal.conf'}"
+    perlbal = next(p for p in cluster.group.processes if conf in p.args)
+    os.kill(perlbal.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(perlbal.pid, signal.SIGCONT)
 
 
 class NodeControlUnavailable(Exception):

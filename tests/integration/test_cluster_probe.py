@@ -3,8 +3,6 @@ node that stops answering (not refusing) is skipped by the tracker and found by 
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Iterator
 
@@ -12,6 +10,8 @@ import pytest
 from django_mogilefs.cluster import ClusterAdmin
 from django_mogilefs.probe import Verdict, probe_all
 from faketracker.cluster import MogileCluster
+
+from integration.nodecontrol import frozen
 
 pytestmark = pytest.mark.integration
 
@@ -45,40 +45,29 @@ def test_write_destinations_leaves_no_temp_file(mogile_cluster, admin, monkeypat
     assert "fid_dkey" not in debug.args  # and no file was made of it
 
 
-def perlbal_of(mogile_cluster: MogileCluster, name: str):
-    node = mogile_cluster.node(name)
-    conf = f"--config={node.workdir / 'perlbal.conf'}"
-    return node, next(p for p in mogile_cluster.group.processes if conf in p.args)
-
-
 def test_a_frozen_node_is_skipped_by_the_tracker_and_found_by_the_probe(mogile_cluster, admin):
     if not mogile_cluster.fake:
         pytest.skip("freezing a node needs the test's own storage nodes")
-    node, perlbal = perlbal_of(mogile_cluster, mogile_cluster.nodes[-1].name)
-    frozen = set(node.devids)
-    # Stopped, Perlbal's socket still listens: connections are made, nothing answers,
-    # as with a container whose address no longer answers.
-    os.kill(perlbal.pid, signal.SIGSTOP)
-    try:
+    node = mogile_cluster.nodes[-1]
+    frozen_devids = set(node.devids)
+    with frozen(mogile_cluster, node.name):
         deadline = time.monotonic() + 20
         clean_rounds = 0
         while clean_rounds < 5:  # create_open's choice is random: ask several times
             assert time.monotonic() < deadline, "the tracker kept offering the frozen node"
             offered = set(admin.write_destinations(mogile_cluster.domain, "avatar"))
-            clean_rounds = clean_rounds + 1 if offered and not offered & frozen else 0
+            clean_rounds = clean_rounds + 1 if offered and not offered & frozen_devids else 0
             time.sleep(0.1)
         hosts = {h.name: h for h in admin.get_hosts()}
-        urls = [hosts[node.name].usage_url(devid) for devid in sorted(frozen)]
+        urls = [hosts[node.name].usage_url(devid) for devid in sorted(frozen_devids)]
         healthy = mogile_cluster.nodes[0]
         urls.append(hosts[healthy.name].usage_url(healthy.devids[0]))
         started = time.monotonic()
         probes = probe_all(urls, timeout=1.0)
         assert time.monotonic() - started < 1.5
-        assert [probes[u].verdict for u in urls] == [Verdict.NO_ANSWER] * len(frozen) + [
+        assert [probes[u].verdict for u in urls] == [Verdict.NO_ANSWER] * len(frozen_devids) + [
             Verdict.ANSWERS
         ]
-    finally:
-        os.kill(perlbal.pid, signal.SIGCONT)
     mogile_cluster.wait_devices(
         lambda d: d["observed_state"] == "writeable" and d["mb_total"] != ""
     )

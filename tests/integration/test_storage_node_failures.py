@@ -5,13 +5,12 @@
 * Gone (the GET fails after >= 0.5 s: the address swallows packets): the *host* is marked
   unreachable inside the tracker; ``get_devices`` still says ``writeable`` and
   ``get_hosts`` has no observed state at all, yet ``create_open`` stops offering the
-  device and ``get_paths`` avoids it. A listening socket that never accepts stands in
-  for a gone node: connections complete in the kernel, and no answer ever comes.
+  device and ``get_paths`` avoids it. A node frozen with SIGSTOP stands in for a gone
+  node: connections complete in the kernel, and no answer ever comes.
 """
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.request
 import uuid
@@ -21,6 +20,8 @@ from pathlib import Path
 import pytest
 from faketracker.client import TrackerClient
 from faketracker.cluster import MogileCluster, start_fake_cluster
+
+from integration.nodecontrol import frozen
 
 pytestmark = pytest.mark.integration
 
@@ -94,15 +95,9 @@ def test_a_refused_node_is_unreachable_in_get_devices(cluster: MogileCluster) ->
 def test_a_gone_node_stays_writeable_in_get_devices_but_is_avoided(
     cluster: MogileCluster,
 ) -> None:
-    mog2 = cluster.node("mog2")
     with cluster.client() as client:
         key = store_everywhere(cluster, client)
-        mog2.stop()
-        blackhole = socket.socket()
-        blackhole.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        blackhole.bind((mog2.ip, mog2.port))
-        blackhole.listen(64)  # never accepts: every request times out
-        try:
+        with frozen(cluster, "mog2"):
             wait_until(lambda: "2" not in offered(client, cluster.domain), 10, "dev2 avoided")
             for _ in range(4):
                 assert offered(client, cluster.domain) == {"1", "3"}
@@ -112,7 +107,4 @@ def test_a_gone_node_stays_writeable_in_get_devices_but_is_avoided(
             paths = client.call("get_paths", domain=cluster.domain, key=key, pathcount=3).args
             assert paths["paths"] == "2"
             assert all("/dev2/" not in paths[f"path{n}"] for n in (1, 2))
-        finally:
-            blackhole.close()
-            cluster.start_node("mog2")
         wait_until(lambda: "2" in offered(client, cluster.domain), 10, "dev2 offered again")
