@@ -170,8 +170,6 @@ def _external_target() -> Target:
     except requests.RequestException as exc:
         pytest.fail(f"E2E_SITE_URL={site_url}: /healthz failed: {exc}", pytrace=False)
     staff = (_env("E2E_STAFF_USERNAME"), _env("E2E_STAFF_PASSWORD"))
-    hooks = (_env("E2E_STORAGE_NODE_STOP"), _env("E2E_STORAGE_NODE_START"))
-    tracker_hooks = (_env("E2E_TRACKER_STOP"), _env("E2E_TRACKER_START"))
     return Target(
         site_url,
         trackers,
@@ -179,9 +177,18 @@ def _external_target() -> Target:
         media_url=_env("E2E_MEDIA_URL", "/media/"),
         app_url=_env("E2E_APP_URL").rstrip("/") or None,
         staff=staff if all(staff) else None,
-        node_hooks=hooks if all(hooks) else None,
-        tracker_hooks=tracker_hooks if all(tracker_hooks) else None,
+        **_hooks(),
     )
+
+
+def _hooks() -> dict[str, tuple[str, str] | None]:
+    """The E2E_*_STOP / E2E_*_START commands, for nodes and trackers not started here."""
+    node = (_env("E2E_STORAGE_NODE_STOP"), _env("E2E_STORAGE_NODE_START"))
+    tracker = (_env("E2E_TRACKER_STOP"), _env("E2E_TRACKER_START"))
+    return {
+        "node_hooks": node if all(node) else None,
+        "tracker_hooks": tracker if all(tracker) else None,
+    }
 
 
 @contextlib.contextmanager
@@ -213,6 +220,8 @@ def _native_target(var_dir: Path) -> Iterator[Target]:
             staff=staff,
             stack=stack,
             app_url=stack.app_url,
+            # On a cluster given by MOGILEFS_TRACKERS, its nodes and trackers are not ours.
+            **(_hooks() if config.external else {}),
         )
     finally:
         stack.stop()
