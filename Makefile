@@ -8,7 +8,7 @@ SITE_URL ?= http://127.0.0.1:8080
 
 .DEFAULT_GOAL := help
 .PHONY: help docker-check preflight standin-images up down clean logs ps bootstrap e2e test test-unit test-integration \
-	test-e2e lint dev dev-down dev-status bench screenshots deps
+	test-e2e lint dev dev-down dev-status bench screenshots deps dist
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -52,15 +52,22 @@ e2e: docker-check ## Run the end-to-end suite from a container on the compose ne
 
 # -- local development and tests ------------------------------------------------
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The pinned requirements, then django-mogilefs itself (editable: src/ is what runs).
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $@
 
 deps: ## Install the Python environment (and, as root, missing Debian packages)
 	@if [ "$$(id -u)" = 0 ]; then scripts/system-deps.sh --install; else scripts/system-deps.sh; fi
 	@$(MAKE) --no-print-directory $(VENV)/.installed
+
+dist: $(VENV)/.installed ## Build django-mogilefs (wheel and sdist in dist/) and check them with twine
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*
 
 lint: $(VENV)/.installed ## ruff
 	$(VENV)/bin/ruff check .
@@ -79,13 +86,13 @@ test-e2e: $(VENV)/.installed ## Only the end-to-end suite (starts its own native
 	$(PY) -m pytest -m e2e
 
 dev: deps ## The compose topology natively, no Docker: http://127.0.0.1:8080 (Ctrl-C stops it)
-	$(PY) scripts/devstack up
+	$(PY) scripts/dev.py up
 
 dev-down: ## Stop what `make dev` started (also after a crash)
-	$(PY) scripts/devstack down
+	$(PY) scripts/dev.py down
 
 dev-status: ## What `make dev` runs, and whether the site answers
-	$(PY) scripts/devstack status
+	$(PY) scripts/dev.py status
 
 bench: deps ## wrk benchmark of the avatar paths on a fresh native stack (about 4 minutes)
 	$(PY) scripts/bench.py

@@ -39,11 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-for extra in ("scripts", "app", "tests"):
-    if str(ROOT / extra) not in sys.path:
-        sys.path.insert(0, str(ROOT / extra))
-
 SMALL, LARGE = 20 * 1024, 2 * 1024 * 1024
 REPROXY_CACHE_SIZE = 10_000
 WARM_UP_SECONDS = 1
@@ -155,7 +150,7 @@ def avatar(size: int, seed: int) -> bytes:
 def prepare(stack, size: int) -> tuple[str, str, bytes]:
     """Sign up, upload an avatar, wait for its 3 copies: (media path, a node URL, bytes)."""
     from django_mogilefs.client import MogileFSClient
-    from e2e.siteclient import SiteClient, key_of
+    from siteclient import SiteClient, key_of
 
     data = avatar(size, seed=size)
     client = SiteClient(stack.site_url)

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Make a MogileFS tracker match the cluster description, then wait until it can store files.
 
-### Usage: PYTHONPATH=app .venv/bin/python scripts/bootstrap.py [--cluster FILE]
+### Usage: .venv/bin/python scripts/bootstrap.py [--cluster FILE]
 ###            [--trackers HOST:PORT,...] [--wait SECONDS] [--dry-run]
-### (.venv is what `make deps` installs: the client needs the packages in requirements.txt)
+### (.venv is what `make deps` installs: the client is the django-mogilefs package)
 
 Creates the domain, classes, hosts (alive) and devices that are missing, updates
 classes whose mindevcount/replpolicy/hashtype differ, and reports every other
@@ -31,13 +31,16 @@ from typing import TextIO
 
 from cluster_description import ClassSpec, ClusterDescription, DescriptionError, load
 
-RUN = "PYTHONPATH=app .venv/bin/python scripts/bootstrap.py"
+RUN = ".venv/bin/python scripts/bootstrap.py"
 
 
 def import_hint(exc: ImportError, python: str) -> str:
     """What to do when django_mogilefs does not import: the fix depends on what is missing."""
     if exc.name == "django_mogilefs":
-        return f"cannot import django_mogilefs: put app/ on the path, e.g. {RUN}"
+        return (
+            f"cannot import django_mogilefs: {python} does not have the django-mogilefs "
+            f"package; install it (make deps, or pip install .) and run {RUN}"
+        )
     return (
         f"cannot import django_mogilefs: {exc} in {python}; install the project's "
         f"packages (make deps) and run it with that environment: {RUN}"

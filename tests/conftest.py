@@ -13,13 +13,13 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from faketracker.client import TrackerClient
-from faketracker.cluster import (
+from django_mogilefs.testing.cluster import (
     ClusterError,
     MogileCluster,
     check_real_cluster,
     start_fake_cluster,
 )
+from django_mogilefs.testing.faketracker.client import TrackerClient
 
 FAKE_DOMAIN = "testdom"
 
@@ -40,6 +40,7 @@ def mogile_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MogileC
         return
     cluster = start_fake_cluster(
         tmp_path_factory.mktemp("mogile-cluster"),
+        nodes="perlbal",
         domain=FAKE_DOMAIN,
         monitor_interval=0.5,
         test_write_interval=1.0,

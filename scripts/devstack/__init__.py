@@ -1,6 +1,6 @@
 """The native stack (``make dev``): the compose topology as local processes.
 
-``python scripts/devstack up|down|status``; from Python, :class:`DevStack` is a
+``python scripts/dev.py up|down|status``; from Python, :class:`DevStack` is a
 context manager (the end-to-end suite and the bench start one on free ports).
 """
 

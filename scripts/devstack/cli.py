@@ -24,6 +24,8 @@ from .net import http_status
 from .procs import alive, read_record, reap_record, running_in_record, start_time
 from .stack import DevStack, StackError, wait_forever
 
+ENTRY_POINT = ROOT / "scripts" / "dev.py"
+
 STAFF_USER = "staff"
 DETACH_TIMEOUT = 240.0
 DOWN_TIMEOUT = 40.0
@@ -140,7 +142,7 @@ def _up_detached(config: StackConfig) -> int:
     var = config.var_dir.resolve()
     var.mkdir(parents=True, exist_ok=True)
     log = var / "devstack.log"
-    argv = [sys.executable, str(Path(__file__).resolve().parent), "up", "--var-dir", str(var)]
+    argv = [sys.executable, str(ENTRY_POINT), "up", "--var-dir", str(var)]
     if config.debug:
         argv.append("--debug")
     with log.open("wb") as out:
@@ -213,7 +215,7 @@ def cmd_status(config: StackConfig) -> int:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="devstack",
+        prog="dev.py",
         description="The native stack (no Docker): fake tracker, 3 Perlbal storage nodes, "
         "memcached, gunicorn and Perlbal in front on http://127.0.0.1:8080. With "
         "MOGILEFS_TRACKERS (and MOGILEFS_DOMAIN) set, that cluster is used instead.",

@@ -1,4 +1,4 @@
-"""Named services on top of ``nativestack.ProcessGroup``, with a pid record on disk.
+"""Named services on top of ``django_mogilefs.testing.ProcessGroup``, with a pid record on disk.
 
 ``ProcessGroup`` starts each child in its own session under ``setpriv --pdeathsig``
 (so the kernel stops it if the supervisor dies, even on SIGKILL) and stops whole
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nativestack import ProcessGroup
+from django_mogilefs.testing import ProcessGroup
 
 
 def start_time(pid: int) -> int | None:
@@ -112,7 +112,7 @@ class Supervisor:
 
     def write_record(self) -> None:
         """Record every child of the group: the named services and the others (storage
-        nodes started by nativestack), so ``reap_record`` can find them all."""
+        nodes started by django_mogilefs.testing), so ``reap_record`` can find them all."""
         names = {**self.labels, **{s.pid: name for name, s in self.services.items()}}
         data = {
             names.get(p.pid, f"child-{p.pid}"): {

@@ -31,7 +31,7 @@ from .net import NotReady, http_status, memcached_answers, port_free, tcp_open, 
 from .procs import Supervisor, running_in_record
 
 if TYPE_CHECKING:
-    from nativestack import StorageNode
+    from django_mogilefs.testing import StorageNode
 
 CLUSTER_FILE = ROOT / "mogile" / "cluster.toml"
 BOOTSTRAP = ROOT / "scripts" / "bootstrap.py"
@@ -185,7 +185,6 @@ class DevStack:
         env = _base_env()
         env.update(
             {
-                "PYTHONPATH": str(ROOT / "app"),
                 "DJANGO_SETTINGS_MODULE": "avatar_site.settings",
                 "DATABASE_URL": f"sqlite:///{self.var / 'db.sqlite3'}",
                 "MOGILEFS_TRACKERS": ",".join(self.trackers),
@@ -205,7 +204,6 @@ class DevStack:
     def cluster_env(self) -> dict[str, str]:
         """What the cluster description needs: the domain and the storage node addresses."""
         env = _base_env()
-        env["PYTHONPATH"] = f"{ROOT / 'app'}{os.pathsep}{ROOT / 'scripts'}"
         env["MOGILEFS_DOMAIN"] = self.config.domain
         for i, address in enumerate(self.config.node_addresses, start=1):
             env[f"MOGSTORED{i}_ADDRESS"] = address
@@ -242,19 +240,17 @@ class DevStack:
         for i in range(len(ports)) if index is None else [index]:
             port, name = ports[i], f"tracker{i + 1}"
             self._say(f"fake tracker on {LOOPBACK}:{port}")
-            env = _base_env()
-            env["PYTHONPATH"] = str(ROOT / "tests")
             argv = [
                 sys.executable,
                 "-m",
-                "faketracker",
+                "django_mogilefs.testing.faketracker",
                 "--listen",
                 f"{LOOPBACK}:{port}",
                 "--state-file",
                 str(self.var / TRACKER_STATE),
                 *self.config.tracker_args,
             ]
-            self.supervisor.start(name, argv, cwd=ROOT, env=env)
+            self.supervisor.start(name, argv, cwd=ROOT, env=_base_env())
             self._wait_service(name, lambda port=port: tcp_open(LOOPBACK, port))
 
     def stop_tracker(self, index: int) -> None:
@@ -266,7 +262,7 @@ class DevStack:
 
     def _start_nodes(self) -> None:
         from cluster_description import DescriptionError, load
-        from nativestack import StorageNode
+        from django_mogilefs.testing import StorageNode
 
         try:
             desc = load(CLUSTER_FILE, self.cluster_env())
@@ -345,7 +341,8 @@ class DevStack:
             "5",
             "--no-control-socket",
         ]
-        self.supervisor.start("gunicorn", argv, cwd=ROOT, env=self.site_env())
+        # gunicorn imports the site from its working directory, as in the container.
+        self.supervisor.start("gunicorn", argv, cwd=ROOT / "app", env=self.site_env())
         self._wait_service("gunicorn", lambda: http_status(LOOPBACK, port, "/healthz") == 200)
 
     def _start_front(self) -> None:

@@ -1,7 +1,7 @@
 """Prometheus counters of what this process did: tracker requests, path cache, serving, uploads.
 
 They are kept per process by ``prometheus_client``; under gunicorn set
-``PROMETHEUS_MULTIPROC_DIR`` (app/gunicorn.conf.py does) so that a scrape adds up
+``PROMETHEUS_MULTIPROC_DIR`` (in gunicorn's config file) so that a scrape adds up
 every worker. What the tracker says of the cluster is in :mod:`.cluster_metrics`.
 """
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from django_mogilefs.cluster import ClusterAdmin
-from faketracker.cluster import MogileCluster, start_fake_cluster
+from django_mogilefs.testing.cluster import MogileCluster, start_fake_cluster
 
 
 @pytest.fixture
@@ -16,7 +16,11 @@ def empty_cluster(tmp_path: Path) -> Iterator[MogileCluster]:
     if not shutil.which("perlbal"):
         pytest.skip("needs Debian's perlbal package (the storage nodes)")
     cluster = start_fake_cluster(
-        tmp_path / "cluster", bootstrap=False, monitor_interval=0.3, test_write_interval=0.5
+        tmp_path / "cluster",
+        nodes="perlbal",
+        bootstrap=False,
+        monitor_interval=0.3,
+        test_write_interval=0.5,
     )
     try:
         yield cluster

@@ -115,10 +115,12 @@ def test_created_meanwhile_is_fine_but_a_taken_ip_is_not() -> None:
 
 
 def test_import_hint_names_the_fix_that_works():
-    # app/ not on the path: the command to run says how.
+    # A Python without the package: the hint says to install it and which Python to use.
     hint = bootstrap.import_hint(ModuleNotFoundError(name="django_mogilefs"), "/usr/bin/python3")
-    assert hint.endswith("PYTHONPATH=app .venv/bin/python scripts/bootstrap.py")
-    # The system Python, without the project's packages: PYTHONPATH alone would not help.
+    assert "/usr/bin/python3 does not have the django-mogilefs package" in hint
+    assert hint.endswith("pip install .) and run .venv/bin/python scripts/bootstrap.py")
+    assert "PYTHONPATH" not in hint
+    # The package is there but one of its dependencies is not.
     missing = ModuleNotFoundError("No module named 'pymogilefs'", name="pymogilefs")
     hint = bootstrap.import_hint(missing, "/usr/bin/python3")
     assert "No module named 'pymogilefs' in /usr/bin/python3" in hint

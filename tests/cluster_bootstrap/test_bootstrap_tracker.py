@@ -11,7 +11,7 @@ from pathlib import Path
 import bootstrap
 import pytest
 from django_mogilefs.cluster import ClusterAdmin
-from faketracker.cluster import MogileCluster
+from django_mogilefs.testing.cluster import MogileCluster
 from ownenv import own_environ
 
 pytestmark = pytest.mark.integration

@@ -58,9 +58,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faketracker.client import TrackerClient
-from faketracker.cluster import MogileCluster, start_fake_cluster
-from faketracker.protocol import parse_reply
+from django_mogilefs.testing.cluster import MogileCluster, start_fake_cluster
+from django_mogilefs.testing.faketracker.client import TrackerClient
+from django_mogilefs.testing.faketracker.protocol import parse_reply
 
 from conformance import transcript
 from conformance.transcript import Exchange, HttpStep, Note, RawExchange, Step
@@ -340,7 +340,10 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
     # observed_state of its last test write (done within mogilefsd's 15 s window);
     # widened so a slow run cannot straddle a new test write.
     cluster = start_fake_cluster(
-        Path(tmp_path_factory.mktemp("transcript")), bootstrap=False, test_write_interval=60.0
+        Path(tmp_path_factory.mktemp("transcript")),
+        nodes="perlbal",
+        bootstrap=False,
+        test_write_interval=60.0,
     )
     replayer = Replay(cluster)
     try:

@@ -41,8 +41,7 @@ import pytest
 import requests
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.cluster import ClusterAdmin, DeviceInfo
-
-from e2e.siteclient import SiteClient, key_of
+from siteclient import SiteClient, key_of
 
 if TYPE_CHECKING:
     from devstack import DevStack

@@ -5,8 +5,7 @@ from __future__ import annotations
 import requests
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.exceptions import UnknownKeyError
-
-from e2e.siteclient import AvatarLinks, SiteClient
+from siteclient import AvatarLinks, SiteClient
 
 
 def upload(client: SiteClient, username: str, data: bytes, name: str, ctype: str) -> AvatarLinks:

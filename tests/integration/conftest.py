@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django_mogilefs.cluster import parse_domains
-from faketracker.cluster import MogileCluster
+from django_mogilefs.testing.cluster import MogileCluster
 
 
 @pytest.fixture(scope="module")

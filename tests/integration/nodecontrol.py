@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from faketracker.cluster import MogileCluster
+from django_mogilefs.testing.cluster import MogileCluster
 
 STOP, START = "E2E_STORAGE_NODE_STOP", "E2E_STORAGE_NODE_START"
 FAKE_NODE = "mog3"

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import pytest
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.exceptions import ChecksumMismatchError
-from faketracker.client import TrackerClient
-from faketracker.cluster import MogileCluster
-from faketracker.protocol import Reply
+from django_mogilefs.testing.cluster import MogileCluster
+from django_mogilefs.testing.faketracker.client import TrackerClient
+from django_mogilefs.testing.faketracker.protocol import Reply
 
 pytestmark = pytest.mark.integration
 

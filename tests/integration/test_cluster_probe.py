@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from django_mogilefs.cluster import ClusterAdmin
 from django_mogilefs.probe import Verdict, probe_all
-from faketracker.cluster import MogileCluster
+from django_mogilefs.testing.cluster import MogileCluster
 
 from integration.nodecontrol import frozen
 

@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from faketracker.client import TrackerClient
-from faketracker.cluster import CLASSES, MogileCluster
+from django_mogilefs.testing.cluster import CLASSES, MogileCluster
+from django_mogilefs.testing.faketracker.client import TrackerClient
 from ownenv import own_environ
 
 from integration.nodecontrol import NodeControl, NodeControlUnavailable

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.cluster import ClusterAdmin
-from faketracker.client import TrackerClient
-from nativestack import ProcessGroup, StorageNode, free_port, start_nodes
+from django_mogilefs.testing import ProcessGroup, StorageNode, free_port, start_nodes
+from django_mogilefs.testing.faketracker.client import TrackerClient
 from ownenv import own_environ
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nativestack import ProcessGroup, StorageNode, free_port
+from django_mogilefs.testing import ProcessGroup, StorageNode, free_port
 
 pytestmark = pytest.mark.integration
 

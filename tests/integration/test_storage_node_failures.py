@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faketracker.client import TrackerClient
-from faketracker.cluster import MogileCluster, start_fake_cluster
+from django_mogilefs.testing.cluster import MogileCluster, start_fake_cluster
+from django_mogilefs.testing.faketracker.client import TrackerClient
 
 from integration.nodecontrol import frozen
 
@@ -30,6 +30,7 @@ pytestmark = pytest.mark.integration
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MogileCluster]:
     cluster = start_fake_cluster(
         Path(tmp_path_factory.mktemp("node-failures")),
+        nodes="perlbal",
         monitor_interval=0.5,
         test_write_interval=1.0,
         http_timeout=1.0,

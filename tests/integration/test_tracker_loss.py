@@ -16,7 +16,7 @@ import pytest
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.cluster import ClusterAdmin
 from django_mogilefs.exceptions import UnknownKeyError
-from faketracker.cluster import MogileCluster, start_fake_cluster
+from django_mogilefs.testing.cluster import MogileCluster, start_fake_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +25,7 @@ pytestmark = pytest.mark.integration
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MogileCluster]:
     cluster = start_fake_cluster(
         Path(tmp_path_factory.mktemp("tracker-pair")),
+        nodes="perlbal",
         trackers=2,
         monitor_interval=0.5,
         test_write_interval=1.0,

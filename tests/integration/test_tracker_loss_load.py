@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 from django_mogilefs.client import MogileFSClient
+from django_mogilefs.testing.cluster import MogileCluster, start_fake_cluster
 from django_mogilefs.tracker import parse_trackers
-from faketracker.cluster import MogileCluster, start_fake_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +47,7 @@ def two_trackers(
         return
     cluster = start_fake_cluster(
         Path(tmp_path_factory.mktemp("load-pair")),
+        nodes="perlbal",
         trackers=2,
         monitor_interval=0.5,
         test_write_interval=1.0,

@@ -11,11 +11,11 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from faketracker import FakeTracker, TrackerClient
-from faketracker.files import parse_checksum
-from faketracker.protocol import Reply, parse_reply
-from faketracker.state import FileRow
-from faketracker.workers import Reaper, replicate_to
+from django_mogilefs.testing.faketracker import FakeTracker, TrackerClient
+from django_mogilefs.testing.faketracker.files import parse_checksum
+from django_mogilefs.testing.faketracker.protocol import Reply, parse_reply
+from django_mogilefs.testing.faketracker.state import FileRow
+from django_mogilefs.testing.faketracker.workers import Reaper, replicate_to
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from faketracker.protocol import (
+from django_mogilefs.testing.faketracker.protocol import (
     decode_url_args,
     encode_request,
     err_line,

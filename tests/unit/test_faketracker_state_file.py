@@ -6,10 +6,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from faketracker import FakeTracker
-from faketracker.protocol import parse_reply
-from faketracker.statefile import StateFileError, file_state
-from faketracker.workers import JobMaster
+from django_mogilefs.testing.faketracker import FakeTracker
+from django_mogilefs.testing.faketracker.protocol import parse_reply
+from django_mogilefs.testing.faketracker.statefile import StateFileError, file_state
+from django_mogilefs.testing.faketracker.workers import JobMaster
 
 pytestmark = pytest.mark.unit
 

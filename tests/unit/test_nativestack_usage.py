@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from nativestack.usage import usage_text, write_usage
+from django_mogilefs.testing.usage import usage_text, write_usage
 
 pytestmark = pytest.mark.unit
 

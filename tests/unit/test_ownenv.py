@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from faketracker.cluster import MogileCluster
+from django_mogilefs.testing.cluster import MogileCluster
 from integration.nodecontrol import START, STOP, NodeControl, NodeControlUnavailable
 from ownenv import own_environ
 

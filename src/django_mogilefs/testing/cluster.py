@@ -1,42 +1,57 @@
-"""A whole test cluster: three real Perlbal storage nodes plus the fake tracker.
+"""A whole test cluster: three storage nodes on 127.0.0.1..3 plus the fake tracker.
 
-Needs ``scripts/`` on ``sys.path`` (for ``nativestack``), as pytest's ``pythonpath`` has it.
+The nodes are real Perlbal web servers where Debian's ``perlbal`` is installed, else
+:class:`~.pynode.PythonStorageNode` (``nodes="auto"``, the default); ``nodes="perlbal"``
+or ``"python"`` insist on one kind, and so does the environment variable
+``MOGILEFS_TESTING_NODES`` for :func:`mogilefs_cluster` and the pytest fixture.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from nativestack import ProcessGroup, StorageNode, free_port, start_nodes
+from .faketracker.client import TrackerClient
+from .faketracker.protocol import Reply
+from .faketracker.server import FakeTracker
+from .procgroup import ProcessGroup
+from .pynode import PythonStorageNode
+from .storagenode import StorageNode, free_port, start_nodes
 
-from .client import TrackerClient
-from .protocol import Reply
-from .server import FakeTracker
+# name -> mindevcount; "avatar" keeps an MD5 checksum (HASHTYPES), as in a typical site.
+CLASSES: Mapping[str, int] = {"avatar": 3, "thumb": 1}
+HASHTYPES: Mapping[str, str] = {"avatar": "MD5"}
+NODES_ENV = "MOGILEFS_TESTING_NODES"
 
-CLASSES = {"avatar": 3, "thumb": 1}
-HASHTYPES = {"avatar": "MD5"}  # as in mogile/cluster.toml
+NodeKind = Literal["auto", "perlbal", "python"]
+Node = StorageNode | PythonStorageNode
 
 
 class ClusterError(RuntimeError):
-    pass
+    """The cluster could not be started, or a real one lacks what the tests need."""
 
 
 @dataclass
 class MogileCluster:
-    """What the ``mogile_cluster`` fixture yields.
+    """A running cluster: what :func:`mogilefs_cluster` and the fixture yield.
 
-    ``trackers`` and ``domain`` are always set; ``tracker`` (the first of ``fakes``, the
-    fake trackers, which share one state), ``nodes`` and the node controls exist only
-    when the cluster is the fake one started by the tests.
+    ``trackers`` (``"host:port"`` strings, for ``MogileFSStorage(trackers=...)``) and
+    ``domain`` are always set; ``tracker`` (the first of ``fakes``, the fake trackers,
+    which share one state), ``nodes`` and the node controls exist only when the
+    cluster is a fake one started here.
     """
 
     trackers: list[str]
     domain: str
     fakes: list[FakeTracker] = field(default_factory=list)
-    nodes: list[StorageNode] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)
     group: ProcessGroup | None = None
 
     @property
@@ -55,7 +70,7 @@ class MogileCluster:
         with self.client() as client:
             return client.call(command, **args)
 
-    def node(self, name: str) -> StorageNode:
+    def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
 
     def stop_node(self, name: str, *, wait: bool = True) -> None:
@@ -106,6 +121,8 @@ class MogileCluster:
     def close(self) -> None:
         for tracker in self.fakes:
             tracker.shutdown()
+        for node in self.nodes:
+            node.stop()
         if self.group is not None:
             self.group.stop_all()
 
@@ -114,36 +131,91 @@ def start_fake_cluster(
     root: Path,
     *,
     domain: str = "testdom",
+    classes: Mapping[str, int] = CLASSES,
+    hashtypes: Mapping[str, str] = HASHTYPES,
+    nodes: NodeKind = "auto",
     port: int | None = None,
     bootstrap: bool = True,
     trackers: int = 1,
     **tracker_options: Any,
 ) -> MogileCluster:
-    """Start mog1..3 (Perlbal on 127.0.0.1..3, device i on node i) and ``trackers`` fake
-    trackers sharing one state.
+    """Start mog1..3 (on 127.0.0.1..3, device i on node i, files under ``root``) and
+    ``trackers`` fake trackers sharing one state.
 
-    With ``bootstrap``: create ``domain`` with classes avatar (3, MD5) and thumb (1), the hosts
-    (alive) and devices, and wait until every device is writeable with ``mb_total`` known.
+    With ``bootstrap``: create ``domain`` with ``classes`` (name -> mindevcount; the
+    checksum of ``hashtypes``), the hosts (alive) and devices, and wait until every
+    device is writeable with ``mb_total`` known.
     """
+    kind = _node_kind(nodes)
     group = ProcessGroup()
     cluster = MogileCluster([], domain, group=group)
     try:
         node_port = port or free_port()
-        cluster.nodes = start_nodes(root, node_port, group=group)
+        if kind == "perlbal":
+            cluster.nodes = list(start_nodes(root, node_port, group=group))
+        else:
+            cluster.nodes = [
+                PythonStorageNode(f"mog{i}", f"127.0.0.{i}", node_port, [i], root).start()
+                for i in range(1, 4)
+            ]
         first = FakeTracker(**tracker_options).start()
         cluster.fakes = [first] + [
             FakeTracker(state=first.state, **tracker_options).start() for _ in range(trackers - 1)
         ]
         cluster.trackers = [t.hostport for t in cluster.fakes]
         if bootstrap:
-            _bootstrap(cluster, node_port)
+            _bootstrap(cluster, node_port, classes, hashtypes)
     except BaseException:
         cluster.close()
         raise
     return cluster
 
 
-def _bootstrap(cluster: MogileCluster, port: int) -> None:
+@contextlib.contextmanager
+def mogilefs_cluster(
+    *,
+    domain: str = "testdom",
+    classes: Mapping[str, int] = CLASSES,
+    hashtypes: Mapping[str, str] = HASHTYPES,
+    nodes: NodeKind | None = None,
+    root: Path | None = None,
+    **tracker_options: Any,
+) -> Iterator[MogileCluster]:
+    """A fresh fake cluster for the ``with`` block (unittest, Django ``TestCase``).
+
+    ``nodes`` defaults to ``$MOGILEFS_TESTING_NODES``, else ``"auto"``; the nodes' files
+    go to ``root``, else to a temporary directory removed at the end. The monitor runs
+    every half second, so the devices are writeable within about a second.
+    """
+    options = {"monitor_interval": 0.5, "test_write_interval": 1.0, **tracker_options}
+    with contextlib.ExitStack() as stack:
+        if root is None:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mogilefs-")))
+        cluster = start_fake_cluster(
+            root,
+            domain=domain,
+            classes=classes,
+            hashtypes=hashtypes,
+            nodes=nodes or os.environ.get(NODES_ENV) or "auto",  # type: ignore[arg-type]
+            **options,
+        )
+        stack.callback(cluster.close)
+        yield cluster
+
+
+def _node_kind(nodes: str) -> Literal["perlbal", "python"]:
+    if nodes not in ("auto", "perlbal", "python"):
+        raise ClusterError(
+            f"storage nodes: expected 'auto', 'perlbal' or 'python' ({NODES_ENV}), got {nodes!r}"
+        )
+    if nodes == "auto":
+        return "perlbal" if shutil.which("perlbal") else "python"
+    return nodes  # type: ignore[return-value]
+
+
+def _bootstrap(
+    cluster: MogileCluster, port: int, classes: Mapping[str, int], hashtypes: Mapping[str, str]
+) -> None:
     steps: list[tuple[str, dict[str, Any]]] = [("create_domain", {"domain": cluster.domain})]
     steps += [
         (
@@ -152,10 +224,10 @@ def _bootstrap(cluster: MogileCluster, port: int) -> None:
                 "domain": cluster.domain,
                 "class": name,
                 "mindevcount": count,
-                "hashtype": HASHTYPES.get(name),
+                "hashtype": hashtypes.get(name),
             },
         )
-        for name, count in CLASSES.items()
+        for name, count in classes.items()
     ]
     for node in cluster.nodes:
         steps.append(
@@ -172,7 +244,7 @@ def _bootstrap(cluster: MogileCluster, port: int) -> None:
     cluster.wait_devices(lambda d: d["observed_state"] == "writeable" and d["mb_total"] != "")
 
 
-def check_real_cluster(cluster: MogileCluster) -> None:
+def check_real_cluster(cluster: MogileCluster, classes: Mapping[str, int] = CLASSES) -> None:
     """A cluster named by MOGILEFS_TRACKERS must already have the domain and classes."""
     reply = cluster.call("get_domains")
     args = reply.args
@@ -182,7 +254,7 @@ def check_real_cluster(cluster: MogileCluster) -> None:
                 args.get(f"domain{n}class{c}name")
                 for c in range(1, int(args.get(f"domain{n}classes", 0)) + 1)
             }
-            missing = set(CLASSES) - names
+            missing = set(classes) - names
             if missing:
                 raise ClusterError(f"domain {cluster.domain!r} lacks classes {sorted(missing)}")
             return

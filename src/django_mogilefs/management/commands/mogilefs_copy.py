@@ -20,10 +20,9 @@ from typing import Any
 
 from django.core.files.storage import FileSystemStorage, InvalidStorageError, Storage, storages
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
-
 from django_mogilefs.copying import Copier, Outcome, Status, walk
 from django_mogilefs.exceptions import MogileFSError, TrackerUnavailableError
+from tqdm import tqdm
 
 
 def open_storage(spec: str, *, must_exist: bool) -> Storage:

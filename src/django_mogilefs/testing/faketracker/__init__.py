@@ -1,19 +1,20 @@
 """A protocol-faithful stand-in for a MogileFS 2.73 tracker (mogilefsd), for tests.
 
-It speaks the tracker's line protocol exactly as recorded from a real 2.73 tracker
-(``tests/data/transcript-2.73.txt``; see ``/work/shared/mogilefs-2.73/PROTOCOL.md``) and
-works against real storage nodes over HTTP: it HEAD-checks uploads in ``create_close``,
-monitors ``/devN/usage`` and test-writes like the real monitor, replicates files by HTTP
-GET + PUT, and deletes them with HTTP DELETE, all in background threads. State lives in
-memory, or in a file shared by several tracker processes (``--state-file``, see
-:mod:`.statefile`); ``FakeTracker(state=other.state)`` shares it within a process.
+It speaks the tracker's line protocol as a real 2.73 tracker does (the project checks
+it against exchanges recorded from one) and works against real storage nodes over HTTP:
+it HEAD-checks uploads in ``create_close``, monitors ``/devN/usage`` and test-writes like
+the real monitor, replicates files by HTTP GET + PUT, and deletes them with HTTP
+DELETE, all in background threads. State lives in memory, or in a file shared by
+several tracker processes (``--state-file``, see :mod:`.statefile`);
+``FakeTracker(state=other.state)`` shares it within a process.
 ``stop_after(command)`` stops a tracker between running a command and answering it.
 
-    from faketracker import FakeTracker
+    from django_mogilefs.testing.faketracker import FakeTracker
     with FakeTracker(port=7001) as tracker:      # starts listening and the jobs
         ...                                      # talk to tracker.hostport
 
-or ``python -m faketracker --listen 127.0.0.1:7001 [--state-file PATH]``.
+or ``mogilefs-faketracker --listen 127.0.0.1:7001 [--state-file PATH]`` (also
+``python -m django_mogilefs.testing.faketracker``).
 
 Known differences from mogilefsd: no database (without a state file nothing survives a
 restart; with one, every change rewrites the whole file under one lock); query workers

@@ -1,4 +1,6 @@
-"""``python -m faketracker [--listen HOST:PORT] [--state-file PATH] [options]``.
+"""``mogilefs-faketracker [--listen HOST:PORT] [--state-file PATH] [options]``.
+
+The same as ``python -m django_mogilefs.testing.faketracker``.
 
 Every option also reads an environment variable (for compose), used when the option is
 not given: ``FAKETRACKER_LISTEN``, ``FAKETRACKER_STATE_FILE``,
@@ -29,7 +31,7 @@ def _env(option: str, default: object) -> object:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="faketracker",
+        prog="mogilefs-faketracker",
         description="A fake MogileFS 2.73 tracker for tests. Each option's default comes "
         "from the environment variable FAKETRACKER_<OPTION> (e.g. FAKETRACKER_STATE_FILE).",
     )

@@ -1,0 +1,228 @@
+"""A MogileFS storage node in Python, for machines without Perlbal.
+
+It answers what a tracker and a client ask of mogstored's HTTP side, as the Perlbal
+node (:mod:`.storagenode`) does: ``GET``/``HEAD`` of a file, ``PUT`` (the directories
+below ``devN/`` are created, ``devN`` itself must exist), ``DELETE`` and
+``GET /devN/usage``, computed at each request in mogstored's format. It runs in
+threads of the calling process, so ``stop()`` and ``start()`` again take milliseconds
+and nothing outlives the test run. An upload is written to a temporary file and
+renamed into place once complete: a broken PUT leaves nothing behind.
+
+    node = PythonStorageNode("mog1", "127.0.0.1", 7500, [1], Path("var/storage"))
+    node.start()
+    ...
+    node.stop()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Sequence
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from .usage import usage_text
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SIZE = 64 * 1024
+
+
+class PythonStorageNode:
+    """Serves the devices ``devids`` from ``<root>/<name>/docroot`` on ``ip:port``."""
+
+    def __init__(self, name: str, ip: str, port: int, devids: Sequence[int], root: Path) -> None:
+        self.name, self.ip, self.port = name, ip, port
+        self.devids = list(devids)
+        self.workdir = Path(root).resolve() / name
+        self.docroot = self.workdir / "docroot"
+        self._server: _NodeServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"PythonStorageNode({self.name!r}, {self.base_url!r}, devids={self.devids})"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.ip}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def device_dir(self, devid: int) -> Path:
+        return self.docroot / f"dev{devid}"
+
+    def start(self, timeout: float = 15.0) -> PythonStorageNode:
+        """Create the device directories and listen; ready when this returns.
+
+        ``timeout`` is accepted for the Perlbal node's signature: binding is immediate.
+        """
+        if self.running:
+            return self
+        for devid in self.devids:
+            self.device_dir(devid).mkdir(parents=True, exist_ok=True)
+        self._server = _NodeServer((self.ip, self.port), self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"storage-node-{self.name}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop listening (files stay on disk; ``start()`` again works)."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._server = self._thread = None
+
+
+class _NodeServer(ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], node: PythonStorageNode) -> None:
+        self.node = node
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _NodeServer
+    protocol_version = "HTTP/1.1"
+    server_version = "django-mogilefs-testing-node"
+
+    def log_message(self, format: str, *args: object) -> None:
+        logger.debug("%s %s", self.server.node.name, format % args)
+
+    # -- the methods -------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._read(with_body=True)
+
+    def do_HEAD(self) -> None:
+        self._read(with_body=False)
+
+    def do_PUT(self) -> None:
+        target = self._target()
+        if target is None:
+            return
+        length = self._content_length()
+        if length is None:
+            return
+        if not target.parent.is_dir():
+            target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".put-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                left = length
+                while left:
+                    chunk = self.rfile.read(min(left, CHUNK_SIZE))
+                    if not chunk:
+                        raise ConnectionError(f"body ended {left} bytes short")
+                    out.write(chunk)
+                    left -= len(chunk)
+            os.replace(tmp, target)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            self.close_connection = True
+            return
+        self._reply(HTTPStatus.OK)
+
+    def do_DELETE(self) -> None:
+        target = self._target()
+        if target is None:
+            return
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            self._reply(HTTPStatus.NOT_FOUND)
+            return
+        except IsADirectoryError:
+            self._reply(HTTPStatus.FORBIDDEN, "a directory")
+            return
+        self._reply(HTTPStatus.NO_CONTENT)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _read(self, *, with_body: bool) -> None:
+        target = self._target()
+        if target is None:
+            return
+        if target.name == "usage" and target.parent.parent == self.server.node.docroot:
+            body = usage_text(target.parent).encode()
+            self._reply(HTTPStatus.OK, body=body, with_body=with_body)
+            return
+        try:
+            handle = target.open("rb")
+        except FileNotFoundError:
+            self._reply(HTTPStatus.NOT_FOUND, with_body=with_body)
+            return
+        except IsADirectoryError:
+            self._reply(HTTPStatus.FORBIDDEN, "a directory", with_body=with_body)
+            return
+        with handle:
+            size = os.fstat(handle.fileno()).st_size
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            if with_body:
+                shutil.copyfileobj(handle, self.wfile, CHUNK_SIZE)
+
+    def _target(self) -> Path | None:
+        """The file the path names, inside one of this node's devices; else answer 4xx."""
+        parts = unquote(urlsplit(self.path).path).split("/")
+        node = self.server.node
+        device = parts[1] if len(parts) > 2 else ""
+        if not device.startswith("dev") or device[3:] not in {str(d) for d in node.devids}:
+            self._reply(HTTPStatus.NOT_FOUND, f"no device {device or '/'} on this node")
+            return None
+        if any(part in ("", ".", "..") for part in parts[2:]):
+            self._reply(HTTPStatus.BAD_REQUEST, "empty, '.' or '..' path segment")
+            return None
+        return node.docroot.joinpath(*parts[1:])
+
+    def _content_length(self) -> int | None:
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            self._reply(HTTPStatus.LENGTH_REQUIRED, "PUT needs a Content-Length")
+            return None
+        if not raw.isdigit():
+            self._reply(HTTPStatus.BAD_REQUEST, f"bad Content-Length {raw!r}")
+            return None
+        return int(raw)
+
+    def _reply(
+        self,
+        status: HTTPStatus,
+        reason: str = "",
+        *,
+        body: bytes | None = None,
+        with_body: bool = True,
+    ) -> None:
+        if body is None:
+            body = f"{status.value} {status.phrase}{': ' + reason if reason else ''}\n".encode()
+        if status == HTTPStatus.NO_CONTENT:
+            body = b""
+        self.send_response(status)
+        if status != HTTPStatus.NO_CONTENT:
+            self.send_header("Content-Length", str(len(body)))
+        if status >= 400:
+            self.close_connection = True
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if with_body:
+            self.wfile.write(body)
