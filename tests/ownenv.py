@@ -14,7 +14,8 @@ import os
 from collections.abc import Iterator, Mapping
 
 # What the site, gunicorn, perlbal/start, the fake tracker, the mogile/ and mysql/ scripts
-# and scripts/bootstrap.py read (PYTHONPATH: each test says which tree it runs).
+# and scripts/bootstrap.py read; PYTHONPATH too (the package is installed, the site and
+# the scripts are found from their own directories).
 SETTING_PREFIXES = (
     "AVATAR_",
     "CACHE_URL",

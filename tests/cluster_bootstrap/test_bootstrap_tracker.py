@@ -181,7 +181,6 @@ def test_the_script_runs_from_the_command_line(
     for name, value in OUTER_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
     env = own_environ(
-        PYTHONPATH=str(ROOT / "app"),
         MOGILEFS_TRACKERS=empty_cluster.trackers[0],
         MOGSTORED_PORT=str(empty_cluster.nodes[0].port),
     )

@@ -21,9 +21,10 @@ from ownenv import own_environ
 from integration.nodecontrol import NodeControl, NodeControlUnavailable
 
 pytestmark = pytest.mark.integration
-TESTS = Path(__file__).resolve().parent.parent
 REPLICATION_DEADLINE = float(os.environ.get("MOGILEFS_REPLICATION_DEADLINE", "60"))
 DEV_IN_PATH = re.compile(r"/dev(\d+)/")
+# The console script django-mogilefs installs beside this Python.
+FAKETRACKER = Path(sys.executable).with_name("mogilefs-faketracker")
 
 
 def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):  # type: ignore[no-untyped-def]
@@ -162,12 +163,10 @@ def test_faketracker_runs_from_the_command_line(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = own_environ(PYTHONPATH=str(TESTS))
+    env = own_environ()
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "faketracker",
+            str(FAKETRACKER),
             "--listen",
             f"127.0.0.1:{port}",
             "--monitor-interval",

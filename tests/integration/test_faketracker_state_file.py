@@ -23,7 +23,7 @@ from django_mogilefs.testing.faketracker.client import TrackerClient
 from ownenv import own_environ
 
 pytestmark = pytest.mark.integration
-TESTS = Path(__file__).resolve().parent.parent
+FAKETRACKER = "django_mogilefs.testing.faketracker"
 
 
 class TrackerProcess:
@@ -32,9 +32,9 @@ class TrackerProcess:
     def __init__(self, state_file: Path, *, by_env: bool) -> None:
         self.port = free_port(("127.0.0.1",))
         self.hostport = f"127.0.0.1:{self.port}"
-        self.args = [sys.executable, "-m", "faketracker", "--listen", self.hostport]
+        self.args = [sys.executable, "-m", FAKETRACKER, "--listen", self.hostport]
         self.args += ["--monitor-interval", "0.5", "--test-write-interval", "1"]
-        self.env = own_environ(PYTHONPATH=str(TESTS))
+        self.env = own_environ()
         if by_env:
             self.env["FAKETRACKER_STATE_FILE"] = str(state_file)
         else:
@@ -143,8 +143,8 @@ def test_a_bad_state_file_stops_the_tracker_with_a_clear_error(tmp_path: Path) -
     state_file = tmp_path / "state.db"
     state_file.write_bytes(b"garbage")
     proc = subprocess.run(
-        [sys.executable, "-m", "faketracker", "--listen", "127.0.0.1:0"],
-        env=own_environ(PYTHONPATH=str(TESTS), FAKETRACKER_STATE_FILE=str(state_file)),
+        [sys.executable, "-m", FAKETRACKER, "--listen", "127.0.0.1:0"],
+        env=own_environ(FAKETRACKER_STATE_FILE=str(state_file)),
         capture_output=True,
         timeout=30,
     )

@@ -100,10 +100,11 @@ def load_settings(**environ: str) -> subprocess.CompletedProcess:
         "'AVATAR_MAX_BYTES', 'AVATAR_MAX_PIXELS', 'MOGILEFS_SERVE_PREFIX', "
         "'SECURE_PROXY_SSL_HEADER')}, default=str))"
     )
-    base = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(APP_DIR)}
+    # ``python -c`` imports from its working directory: the site, as gunicorn does.
     return subprocess.run(
         [sys.executable, "-c", script],
-        env={**base, **environ},
+        env={"PATH": os.environ.get("PATH", ""), **environ},
+        cwd=APP_DIR,
         capture_output=True,
         text=True,
         timeout=60,

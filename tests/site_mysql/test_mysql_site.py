@@ -72,7 +72,6 @@ def site(initdb: InitDB) -> Site:
     env.update(
         DATABASE_URL=database_url,
         DJANGO_SETTINGS_MODULE="avatar_site.settings",  # as in app/Dockerfile
-        PYTHONPATH=str(ROOT / "app"),
         DJANGO_LOG_LEVEL="WARNING",
     )
     migrate = run_site(env, str(MANAGE), "migrate", "--noinput")

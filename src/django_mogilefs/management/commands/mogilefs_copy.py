@@ -20,9 +20,10 @@ from typing import Any
 
 from django.core.files.storage import FileSystemStorage, InvalidStorageError, Storage, storages
 from django.core.management.base import BaseCommand, CommandError
-from django_mogilefs.copying import Copier, Outcome, Status, walk
-from django_mogilefs.exceptions import MogileFSError, TrackerUnavailableError
 from tqdm import tqdm
+
+from ...copying import Copier, Outcome, Status, walk
+from ...exceptions import MogileFSError, TrackerUnavailableError
 
 
 def open_storage(spec: str, *, must_exist: bool) -> Storage:
