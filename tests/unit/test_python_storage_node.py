@@ -1,0 +1,130 @@
+"""The storage node written in Python: what the tracker and the client ask of mogstored."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django_mogilefs.testing import PythonStorageNode, free_port
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[PythonStorageNode]:
+    node = PythonStorageNode("mog1", "127.0.0.1", free_port(("127.0.0.1",)), [1, 4], tmp_path)
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def call(
+    node: PythonStorageNode,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes, dict[str, str]]:
+    conn = http.client.HTTPConnection(node.ip, node.port, timeout=5)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.read(), {k.lower(): v for k, v in resp.getheaders()}
+    finally:
+        conn.close()
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_put_get_head_delete_roundtrip(node: PythonStorageNode) -> None:
+    path = "/dev4/0/000/000/0000000042.fid"
+    assert call(node, "PUT", path, b"avatar bytes")[0] == 200
+    assert (node.device_dir(4) / "0/000/000/0000000042.fid").read_bytes() == b"avatar bytes"
+    status, body, headers = call(node, "GET", path)
+    assert (status, body, headers["content-length"]) == (200, b"avatar bytes", "12")
+    status, body, headers = call(node, "HEAD", path)
+    assert (status, body, headers["content-length"]) == (200, b"", "12")
+    assert call(node, "DELETE", path)[0] == 204
+    assert call(node, "GET", path)[0] == 404
+    assert call(node, "DELETE", path)[0] == 404
+
+
+def test_put_replaces_and_an_empty_file_is_a_file(node: PythonStorageNode) -> None:
+    assert call(node, "PUT", "/dev1/a.fid", b"first")[0] == 200
+    assert call(node, "PUT", "/dev1/a.fid", b"")[0] == 200
+    status, body, headers = call(node, "GET", "/dev1/a.fid")
+    assert (status, body, headers["content-length"]) == (200, b"", "0")
+
+
+def test_usage_is_mogstored_s_format_and_fresh(node: PythonStorageNode) -> None:
+    status, body, _ = call(node, "GET", "/dev1/usage")
+    fields = dict(line.split(": ", 1) for line in body.decode().splitlines())
+    assert status == 200
+    assert list(fields) == ["available", "device", "disk", "time", "total", "use", "used"]
+    assert fields["disk"] == str(node.device_dir(1))
+    assert int(fields["total"]) > int(fields["used"]) > 0
+    assert not (node.device_dir(1) / "usage").exists()  # computed, nothing written
+
+
+def test_bad_requests_get_clear_errors_and_write_nothing(node: PythonStorageNode) -> None:
+    status, body, _ = call(node, "PUT", "/dev2/x.fid", b"data")
+    assert (status, b"no device dev2" in body) == (404, True)
+    status, body, _ = call(node, "PUT", "/dev1/../escape.fid", b"data")
+    assert (status, b"'..'" in body) == (400, True)
+    status, body, _ = call(node, "PUT", "/dev1/a//b.fid", b"data")
+    assert status == 400
+    status, body, _ = call(node, "GET", "/dev1/")
+    assert status == 400
+    assert call(node, "GET", "/")[0] == 404
+    assert call(node, "PUT", "/dev1/x.fid", b"data", {"Content-Length": "four"})[0] == 400
+    assert files_under(node.docroot) == []
+
+
+def test_put_without_a_length_is_refused(node: PythonStorageNode) -> None:
+    with socket.create_connection((node.ip, node.port), timeout=5) as sock:
+        sock.sendall(b"PUT /dev1/x.fid HTTP/1.1\r\nHost: n\r\nTransfer-Encoding: chunked\r\n\r\n")
+        answer = b"".join(iter(lambda: sock.recv(4096), b""))  # the node closes
+    assert answer.startswith(b"HTTP/1.1 411 ")
+    assert b"PUT needs a Content-Length" in answer
+    assert files_under(node.docroot) == []
+
+
+def test_a_broken_upload_leaves_nothing_behind(node: PythonStorageNode) -> None:
+    call(node, "PUT", "/dev1/keep.fid", b"old copy")
+    with socket.create_connection((node.ip, node.port), timeout=5) as sock:
+        sock.sendall(b"PUT /dev1/keep.fid HTTP/1.1\r\nHost: n\r\nContent-Length: 100\r\n\r\nshort")
+    # The node's thread sees the body end short and removes its temporary file.
+    deadline = time.monotonic() + 5
+    while files_under(node.docroot) != ["dev1/keep.fid"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert files_under(node.docroot) == ["dev1/keep.fid"]
+    status, body, _ = call(node, "GET", "/dev1/keep.fid")
+    assert (status, body) == (200, b"old copy")
+
+
+def test_a_directory_is_not_a_file(node: PythonStorageNode) -> None:
+    call(node, "PUT", "/dev1/dir/f.fid", b"x")
+    assert call(node, "GET", "/dev1/dir")[0] == 403
+    assert call(node, "DELETE", "/dev1/dir")[0] == 403
+    assert files_under(node.docroot) == ["dev1/dir/f.fid"]
+
+
+def test_stop_refuses_connections_and_start_serves_the_same_files(
+    node: PythonStorageNode,
+) -> None:
+    call(node, "PUT", "/dev1/f.fid", b"kept")
+    node.stop()
+    assert not node.running
+    with pytest.raises(ConnectionRefusedError):
+        call(node, "GET", "/dev1/f.fid")
+    node.start()
+    assert node.running
+    assert call(node, "GET", "/dev1/f.fid")[:2] == (200, b"kept")
