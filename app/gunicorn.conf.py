@@ -1,8 +1,9 @@
 """gunicorn settings for the avatar site, in the container and in `make dev`.
 
 Run from ``app/``: ``gunicorn --config gunicorn.conf.py avatar_site.wsgi:application``
-(gunicorn imports the site from its working directory). Perlbal sits in front: it buffers responses for slow
-clients, but streams uploads through (a slow upload holds one thread).
+(gunicorn imports the site from its working directory). Perlbal sits in front: it
+buffers responses for slow clients, but streams uploads through (a slow upload holds
+one thread).
 """
 
 import os
