@@ -71,7 +71,7 @@ dist: $(VENV)/.installed ## Build django-mogilefs (wheel and sdist in dist/) and
 
 lint: $(VENV)/.installed ## ruff
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check app scripts tests
+	$(VENV)/bin/ruff format --check app scripts src tests
 
 test: deps lint ## Every suite: unit, static checks, conformance, integration, site, end-to-end
 	$(PY) -m pytest

@@ -4,7 +4,7 @@
 ``host:port``; ``MOGILEFS_DOMAIN`` names a domain that already has the classes ``avatar``
 and ``thumb``) and starts nothing. Otherwise it starts three real Perlbal storage nodes on
 127.0.0.1..3 (on a free port, so a dev stack on 7500 does not matter) and the fake tracker
-(``tests/faketracker``), bootstraps domain ``testdom``, and stops it all at the end.
+(``django_mogilefs.testing``), bootstraps domain ``testdom``, and stops it all at the end.
 """
 
 from __future__ import annotations
