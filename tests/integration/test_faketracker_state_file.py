@@ -27,7 +27,7 @@ FAKETRACKER = "django_mogilefs.testing.faketracker"
 
 
 class TrackerProcess:
-    """``python -m faketracker`` on a fixed port, given the state file by flag or by env."""
+    """The fake tracker as a process (``python -m``) on a fixed port, state file by flag or env."""
 
     def __init__(self, state_file: Path, *, by_env: bool) -> None:
         self.port = free_port(("127.0.0.1",))
