@@ -73,6 +73,8 @@ def site(initdb: InitDB) -> Site:
         DATABASE_URL=database_url,
         DJANGO_SETTINGS_MODULE="avatar_site.settings",  # as in app/Dockerfile
         DJANGO_LOG_LEVEL="WARNING",
+        # mysql_avatar_flow.py, a script in tests/, imports the site (app/ is no package).
+        PYTHONPATH=str(ROOT / "app"),
     )
     migrate = run_site(env, str(MANAGE), "migrate", "--noinput")
     if migrate.returncode != 0:

@@ -29,7 +29,7 @@ def checked_files() -> list[Path]:
     files = [p for p in (ROOT / "app").rglob("*") if p.is_file() and p.suffix != ".pyc"]
     files += [p for p in (ROOT / "scripts").rglob("*") if p.is_file() and p.suffix != ".pyc"]
     files += [*ROOT.glob("**/Dockerfile"), ROOT / "Makefile"]
-    files += [ROOT / ".ci" / "fake-mogile" / "entrypoint", ROOT / "mogile" / "entrypoint"]
+    files += [*(ROOT / ".ci" / "fake-mogile" / "bin").iterdir(), ROOT / "mogile" / "entrypoint"]
     return sorted(p for p in set(files) if ".venv" not in p.parts and _is_text(p))
 
 
@@ -40,7 +40,7 @@ def _is_text(path: Path) -> bool:
 def test_the_checked_files_are_found() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in checked_files()}
     assert {"app/Dockerfile", "app/start", "scripts/bootstrap.py", "scripts/dev.py"} <= names
-    assert {".ci/fake-mogile/Dockerfile", "Makefile", "scripts/devstack/stack.py"} <= names
+    assert {".ci/fake-mogile/Dockerfile", ".ci/fake-mogile/bin/mogilefsd", "Makefile"} <= names
 
 
 def test_nothing_patches_the_import_path() -> None:
