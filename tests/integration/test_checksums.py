@@ -8,6 +8,7 @@ into an MD5 class is verified, and a mismatch leaves nothing under the key.
 from __future__ import annotations
 
 import hashlib
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -161,3 +162,43 @@ def test_a_mismatch_is_a_typed_error_and_nothing_is_left_under_the_key(
     with pytest.raises(ChecksumMismatchError, match="checksum_mismatch"):
         client.store(key, BODY, cls=md5_class)
     assert not client.exists(key)
+
+
+REPLICATION_DEADLINE = 60.0
+
+
+def wait_for_copies(cluster: MogileCluster, key: str, copies: int) -> Reply:
+    deadline = time.monotonic() + REPLICATION_DEADLINE
+    while True:
+        info = file_info(cluster, key)
+        if int(info.args.get("devcount", 0)) >= copies:
+            return info
+        assert time.monotonic() < deadline, f"{key}: {info.args.get('devcount')} copies"
+        time.sleep(0.25)
+
+
+def test_replication_checks_every_copy_it_reads_against_the_stored_checksum(
+    mogile_cluster, tracker_client, md5_class, key
+) -> None:
+    # Replicate.pm: a stored checksum that the bytes do not match ("checksum mismatch on
+    # GET") leaves the file at its one copy; the same upload with the right one gets 3.
+    assert upload(tracker_client, mogile_cluster, key, md5_class).close(checksum=WRONG_MD5).ok
+    good = f"{key}-good"
+    assert upload(tracker_client, mogile_cluster, good, md5_class).close(checksum=MD5).ok
+    wait_for_copies(mogile_cluster, good, 3)
+    time.sleep(2)  # the replicator has had its turns at the first one too
+    assert file_info(mogile_cluster, key).args["devcount"] == "1"
+
+
+def test_replication_gives_a_file_stored_without_checksum_its_class_one(
+    mogile_cluster, tracker_client, md5_class, key
+) -> None:
+    assert upload(tracker_client, mogile_cluster, key, md5_class).close().ok
+    # file_info says MISSING for a file of a class with a hashtype that has none.
+    assert file_info(mogile_cluster, key).args["checksum"] == "MISSING"
+    wait_for_copies(mogile_cluster, key, 3)
+    deadline = time.monotonic() + 5
+    while (checksum := file_info(mogile_cluster, key).args["checksum"]) == "MISSING":
+        assert time.monotonic() < deadline, "no checksum after replication"
+        time.sleep(0.1)
+    assert checksum == MD5

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from . import httpio
 from .base import Args, CommandBase, CommandError, weighted_list
 from .protocol import perl_int, perl_num, perl_true, to_bytes
-from .state import HASH_TYPES, Checksum, Device, FileRow, TempFile
+from .state import HASH_TYPES, HASHLIB_NAMES, Checksum, Device, FileRow, TempFile
 
 _CHECKSUM = re.compile(r"([\w-]+):([a-fA-F0-9]{32,128})", re.ASCII)
 Pairs = list[tuple[str, object]]
@@ -174,8 +174,7 @@ class FileCommands(CommandBase):
             res = httpio.request("GET", url, timeout=self.tracker.config.http_timeout)
         except OSError:
             return b""
-        algo = hashlib.md5 if hashtype == "MD5" else hashlib.sha1
-        return algo(res.body).digest() if res.ok else b""
+        return hashlib.new(HASHLIB_NAMES[hashtype], res.body).digest() if res.ok else b""
 
     # ------------------------------------------------------------------ read
 

@@ -20,6 +20,7 @@ DEVICE_STATES = ("alive", "dead", "down", "readonly", "drain")
 DEFAULT_MINDEVCOUNT = 2  # default_mindevcount
 MIN_FREE_SPACE_MB = 100  # min_free_space
 HASH_TYPES = {"MD5": 16, "SHA-1": 20}  # MogileFS::Checksum: name -> digest bytes
+HASHLIB_NAMES = {"MD5": "md5", "SHA-1": "sha1"}
 SCHEMA_VERSION = "17"
 INFLIGHT_LEASE = 120.0  # s a job's claim on a fid lasts if its tracker dies holding it
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import random
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from . import httpio
 from .base import weighted_list
-from .state import Device, FileRow, QueueRow, State
+from .state import HASHLIB_NAMES, Checksum, Device, FileRow, QueueRow, State
 
 if TYPE_CHECKING:
     from .server import FakeTracker
@@ -153,7 +154,18 @@ class Replicator(QueueWorker):
                     if d in state.devices and state.should_read_from(state.devices[d])
                 ]
                 target = state.device_url(dest.devid, fid)
-            copied = self._copy(sources, target)
+                # Replicate.pm: a file's stored checksum is checked on every GET; a
+                # class with a hashtype gets one computed for a file that has none.
+                stored = state.checksums.get(fid)
+                dom = state.domains.get(row.dmid)
+                cls = dom.class_by_id(row.classid) if dom else None
+                hashtype = stored.hashtype if stored else (cls.hashtype if cls else None)
+            copied = self._copy(sources, target, hashtype, stored.digest if stored else None)
+            if isinstance(copied, bytes):  # the digest of what was copied
+                with state.lock:
+                    if fid in state.files and fid not in state.checksums:
+                        state.checksums[fid] = Checksum(fid, hashtype, copied)
+                copied = True
             with state.lock:  # rows are looked up again: another tracker may have run
                 if copied is None:  # no readable source: retry later
                     qrow = state.replicate_queue.get(fid)
@@ -170,8 +182,14 @@ class Replicator(QueueWorker):
                 if dest.devid not in current.devids:
                     current.devids = sorted([*current.devids, dest.devid])
 
-    def _copy(self, sources: list[str], target: str) -> bool | None:
-        """GET from a source, PUT to the target: None = nothing to read, False = PUT failed."""
+    def _copy(
+        self, sources: list[str], target: str, hashtype: str | None, expected: bytes | None
+    ) -> bytes | bool | None:
+        """GET from a source, PUT to the target.
+
+        None: no source gave the file (unreadable, or its bytes do not match the stored
+        checksum); False: the PUT failed; True, or the copy's digest when ``hashtype``.
+        """
         timeout = self.tracker.config.http_timeout
         for url in sources:
             try:
@@ -181,12 +199,19 @@ class Replicator(QueueWorker):
                 continue
             if not got.ok:
                 continue
+            digest = hashlib.new(HASHLIB_NAMES[hashtype], got.body).digest() if hashtype else None
+            if expected is not None and digest != expected:
+                self.tracker.note_error(
+                    f"checksum mismatch on GET: expected: {expected.hex()} "
+                    f"actual: {digest.hex() if digest else ''} ({url})"
+                )
+                continue
             try:
                 put = httpio.request("PUT", target, got.body, timeout=timeout)
             except OSError as exc:
                 self.tracker.note_error(f"replication write to {target} failed: {exc}")
                 return False
-            return put.ok
+            return (digest or True) if put.ok else False
         return None
 
 
