@@ -150,6 +150,11 @@ MOGILEFS_REPROXY_CACHE_FOR = env.parse_int(
 MOGILEFS_PATH_CACHE_TIMEOUT = env.parse_int(
     env.get("MOGILEFS_PATH_CACHE_TIMEOUT"), 3600, name="MOGILEFS_PATH_CACHE_TIMEOUT"
 )
+# Each gunicorn worker also keeps the paths it looked up for this long (0 turns it off):
+# a file Perlbal's reproxy cache misses then costs no memcached round trip either.
+MOGILEFS_LOCAL_PATH_CACHE_TIMEOUT = env.parse_int(
+    env.get("MOGILEFS_LOCAL_PATH_CACHE_TIMEOUT"), 10, name="MOGILEFS_LOCAL_PATH_CACHE_TIMEOUT"
+)
 # Seconds to wait for a tracker's answer. A tracker lost mid-request whose reset never
 # arrives (a stopped container) costs this once before the next tracker is asked; the
 # site sends only queries, which a tracker answers in milliseconds (admin changes, which

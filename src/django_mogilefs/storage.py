@@ -12,11 +12,15 @@ import contextlib
 import email.utils
 import hashlib
 import ipaddress
+import threading
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
+import requests
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
@@ -45,6 +49,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "pathcount": ("MOGILEFS_PATHCOUNT", 3),
     "path_cache": ("MOGILEFS_PATH_CACHE", "default"),
     "path_cache_timeout": ("MOGILEFS_PATH_CACHE_TIMEOUT", 300),
+    "local_path_cache_timeout": ("MOGILEFS_LOCAL_PATH_CACHE_TIMEOUT", 10),
     "cache_control": ("MOGILEFS_CACHE_CONTROL", "public, max-age=3600"),
     "reproxy_cache_for": ("MOGILEFS_REPROXY_CACHE_FOR", 60),
     "reproxy_from": ("MOGILEFS_REPROXY_FROM", ("127.0.0.1/32", "::1/128")),
@@ -52,11 +57,60 @@ OPTIONS: dict[str, tuple[str, Any]] = {
 
 
 INCOMPLETE_PATHS_TIMEOUT = 5  # seconds
+LOCAL_PATH_CACHE_SIZE = 4096  # entries per storage and process (a few hundred bytes each)
+
+T = TypeVar("T")
 
 
-class Located(NamedTuple):
-    paths: list[str]
-    complete: bool  # every copy the class asks for is among the paths
+class Location(NamedTuple):
+    """Where the copies of a file are: the answer of :meth:`MogileFSStorage.locate`."""
+
+    paths: tuple[str, ...]  # storage node URLs, the tracker's order
+    complete: bool  # every copy the file's class asks for is among the paths
+    cache_for: int  # seconds a proxy may reuse the paths (X-REPROXY-CACHE-FOR); 0: not at all
+    cached: bool  # from a path cache, so possibly stale; False: the tracker's answer just now
+
+
+class _RecentPaths:
+    """Locations remembered for a few seconds by this process, in front of the shared cache.
+
+    Each file request that Perlbal's reproxy cache misses asks the path cache, and a
+    memcached get is a round trip to another process on every such request. Entries
+    live ``timeout`` seconds at most (never longer than in the shared cache); saving or
+    deleting through this storage forgets them here at once. A key saved or deleted by
+    another process is seen here within ``timeout`` seconds, far sooner than Perlbal's
+    reproxy cache forgets its paths; stale paths fail over as cached paths always do.
+    """
+
+    def __init__(self, timeout: float, size: int = LOCAL_PATH_CACHE_SIZE) -> None:
+        self.timeout = timeout
+        self.size = size
+        self._entries: dict[str, tuple[float, Location]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Location | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= time.monotonic():
+                del self._entries[key]
+                return None
+            return entry[1]
+
+    def put(self, key: str, location: Location, timeout: float) -> None:
+        lifetime = min(self.timeout, timeout)
+        if lifetime <= 0:
+            return
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = (time.monotonic() + lifetime, location)
+            while len(self._entries) > self.size:
+                del self._entries[next(iter(self._entries))]  # the oldest entry
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
 
 
 @deconstructible(path="django_mogilefs.storage.MogileFSStorage")
@@ -80,7 +134,7 @@ class MogileFSStorage(Storage):
 
     def _clear_cached_properties(self, setting: str, **kwargs: Any) -> None:
         if setting.startswith("MOGILEFS_") or setting in ("SERVE_WITH_PERLBAL", "CACHES"):
-            for name in ("config", "client"):
+            for name in ("config", "client", "_recent"):
                 self.__dict__.pop(name, None)
 
     @cached_property
@@ -99,13 +153,23 @@ class MogileFSStorage(Storage):
         config["reproxy_from"] = _networks(config["reproxy_from"])
         return config
 
-    def trusts_proxy(self, address: str | None) -> bool:
-        """Whether a request from ``address`` may be answered with storage URLs."""
+    def may_reproxy(self, address: str | None) -> bool:
+        """Whether a request from ``address`` may be answered with storage URLs.
+
+        ``serve_with_perlbal`` is on and the peer is in ``reproxy_from``.
+        """
+        if not self.config["serve_with_perlbal"]:
+            return False
         try:
             ip = ipaddress.ip_address(address or "")
         except ValueError:
             return False
         return any(ip in network for network in self.config["reproxy_from"])
+
+    @property
+    def cache_control(self) -> str:
+        """The ``Cache-Control`` header of served files."""
+        return str(self.config["cache_control"])
 
     @cached_property
     def client(self) -> MogileFSClient:
@@ -157,15 +221,13 @@ class MogileFSStorage(Storage):
             raise ValueError(f"MogileFS files are read-only once stored; cannot open in {mode!r}")
         key = self._key(name)
         try:
-            return File(self.client.open(key, paths=self.paths(name)), name=name)
+            location = self.locate(name)
+            return File(
+                self._from_a_copy(name, location, lambda p: self.client.open(key, paths=p)),
+                name=name,
+            )
         except UnknownKeyError as exc:
             raise FileNotFoundError(f"No such file in MogileFS: {name!r}") from exc
-        except StorageNodeError:
-            self.forget_paths(name)  # the cached paths may be stale: ask the tracker again
-            try:
-                return File(self.client.open(key), name=name)
-            except UnknownKeyError as exc:
-                raise FileNotFoundError(f"No such file in MogileFS: {name!r}") from exc
 
     def _save(self, name: str, content: File) -> str:
         key = self._key(name)
@@ -248,46 +310,104 @@ class MogileFSStorage(Storage):
 
     # -- paths, cached -----------------------------------------------------------
 
-    def _paths_cache_key(self, name: str) -> str:
-        digest = hashlib.sha1(self._key(name).encode("utf-8")).hexdigest()
+    def _paths_cache_key(self, key: str) -> str:
+        digest = hashlib.sha1(key.encode("utf-8")).hexdigest()
         return f"mogilefs:paths:{self.config['domain']}:{digest}"
+
+    @cached_property
+    def _recent(self) -> _RecentPaths:
+        return _RecentPaths(float(self.config["local_path_cache_timeout"]))
 
     def paths(self, name: str) -> list[str]:
         """The storage node URLs of ``name`` (at most ``pathcount``, no HEAD check), cached."""
-        return self.located(name).paths
+        return list(self.locate(name).paths)
 
-    def located(self, name: str) -> Located:
-        """The paths of ``name`` and whether they are all the copies it should have.
+    def locate(self, name: str) -> Location:
+        """Where the copies of ``name`` are, whether that is all of them, how long to trust it.
 
-        Cached in Django's cache ``path_cache``; saving or deleting the key through
-        this storage invalidates it. A file caught before replication finished (a
-        real tracker returns one path right after a store) or with a copy on a dead
-        device is cached for a few seconds only, so the missing paths show up soon.
-        Raises ``UnknownKeyError``.
+        Looked up in this process's recent answers (``local_path_cache_timeout``,
+        ``MOGILEFS_LOCAL_PATH_CACHE_TIMEOUT``), then in Django's cache ``path_cache``,
+        then asked of the tracker; saving or deleting the key through this storage
+        forgets it. A file caught before replication finished (a real tracker returns
+        one path right after a store) or with a copy on a dead device is cached for a
+        few seconds only, so that the missing paths show up soon.
+
+        Raises ``SuspiciousFileOperation`` or ``ValueError`` for a bad name,
+        ``UnknownKeyError`` when the tracker knows no such key, or another
+        ``MogileFSError`` when it cannot answer.
         """
+        key = self._key(name)
+        recent = self._recent.get(key)
+        if recent is not None:
+            metrics.PATH_CACHE.labels("hit").inc()
+            return recent
         cache = caches[self.config["path_cache"]]
-        cache_key = self._paths_cache_key(name)
+        cache_key = self._paths_cache_key(key)
         cached = cache.get(cache_key)
         metrics.PATH_CACHE.labels("hit" if cached else "miss").inc()
         if cached:
-            return Located(*cached)
-        key = self._key(name)
+            paths, complete = cached
+            location = self._location(paths, complete, cached=True)
+            self._recent.put(key, location, self._cache_timeout(complete))
+            return location
         pathcount = int(self.config["pathcount"])
         paths = self.client.get_paths(key, pathcount=pathcount)
         complete = len(paths) >= pathcount or self._replicated(key, len(paths), pathcount)
-        timeout = self.config["path_cache_timeout"] if complete else INCOMPLETE_PATHS_TIMEOUT
-        cache.set(cache_key, (paths, complete), timeout)
-        return Located(paths, complete)
+        cache.set(cache_key, (paths, complete), self._cache_timeout(complete))
+        location = self._location(paths, complete, cached=False)
+        self._recent.put(key, location._replace(cached=True), self._cache_timeout(complete))
+        return location
+
+    def _location(self, paths: Sequence[str], complete: bool, *, cached: bool) -> Location:
+        cache_for = int(self.config["reproxy_cache_for"]) if complete else 0
+        return Location(tuple(paths), complete, cache_for, cached)
+
+    def _cache_timeout(self, complete: bool) -> float:
+        return float(self.config["path_cache_timeout"]) if complete else INCOMPLETE_PATHS_TIMEOUT
 
     def _replicated(self, key: str, found: int, pathcount: int) -> bool:
-        """Whether ``found`` paths are every copy the file's class asks for."""
+        """Whether ``found`` paths (fewer than ``pathcount``) are every copy the class asks for.
+
+        That is ``found >= min(pathcount, max(devcount, mindevcount))``; the class
+        table (``get_domains``, cached a minute) is only needed when every existing
+        copy was found.
+        """
         info = self.client.file_info(key)
+        if found < min(pathcount, info.devcount):
+            return False  # a copy is on a device the tracker skipped (down, dead)
         wanted = self.client.classes().get(info.cls)
         mindevcount = wanted.mindevcount if wanted else info.devcount
-        return found >= min(pathcount, max(info.devcount, mindevcount))
+        return found >= min(pathcount, mindevcount)
+
+    def fetch(self, name: str, location: Location, *, head: bool = False) -> requests.Response:
+        """The first copy of ``name`` that answers 200, as a streaming response to close.
+
+        ``location`` is what :meth:`locate` answered. Raises ``StorageNodeError`` when
+        no copy answers, ``UnknownKeyError`` if the key went away meanwhile.
+        """
+        method = "HEAD" if head else "GET"
+        return self._from_a_copy(
+            name, location, lambda paths: self.client.http.get(paths, method=method)
+        )
+
+    def _from_a_copy(self, name: str, location: Location, read: Callable[[Sequence[str]], T]) -> T:
+        """``read(paths)``; when every cached path fails, forget them and ask the tracker again.
+
+        Cached paths can be stale (a replica moved, a node died, the key was saved
+        again); paths the tracker has just given are not asked for a second time.
+        """
+        try:
+            return read(location.paths)
+        except StorageNodeError:
+            if not location.cached:
+                raise
+        self.forget_paths(name)
+        return read(self.locate(name).paths)
 
     def forget_paths(self, name: str) -> None:
-        caches[self.config["path_cache"]].delete(self._paths_cache_key(name))
+        key = self._key(name)
+        self._recent.forget(key)
+        caches[self.config["path_cache"]].delete(self._paths_cache_key(key))
 
 
 def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -5,6 +5,9 @@ answer is an empty response with ``X-REPROXY-URL`` listing every path, so Perlba
 fetches the bytes from a storage node and falls back to the next path on its own.
 Any other client gets the bytes streamed by Django: storage URLs are internal and
 are never sent to a client that did not come through Perlbal.
+
+The view asks the storage where a file is (``locate``) and, when it streams, for the
+bytes (``fetch``); the storage owns the path cache and the rule for stale paths.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from django.http import (
 )
 
 from . import metrics
-from .exceptions import MogileFSError, StorageNodeError, TrackerUnavailableError, UnknownKeyError
+from .exceptions import MogileFSError, TrackerUnavailableError, UnknownKeyError
 from .nodes import iter_response
-from .storage import MogileFSStorage
+from .storage import Location, MogileFSStorage
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +63,7 @@ def _serve(request: HttpRequest, name: str, storage: str | None) -> HttpResponse
         return HttpResponseNotAllowed(["GET", "HEAD"])
     backend = _storage(storage)
     try:
-        backend._key(name)
-        located = backend.located(name)
+        location = backend.locate(name)
     except (SuspiciousFileOperation, ValueError, UnknownKeyError) as exc:
         raise Http404("No such file") from exc
     except TrackerUnavailableError as exc:
@@ -70,15 +72,14 @@ def _serve(request: HttpRequest, name: str, storage: str | None) -> HttpResponse
     except MogileFSError as exc:
         logger.error("Serving %r: %s", name, exc)
         return _unavailable(f"MogileFS could not locate the file ({exc}).")
-    if not located.paths:
+    if not location.paths:
         logger.error("Serving %r: the tracker knows no live copy", name)
         return _unavailable("No copy of the file is available right now; try again shortly.")
 
-    headers = _file_headers(name, backend.config["cache_control"])
-    if backend.config["serve_with_perlbal"] and _through_perlbal(request, backend):
-        cache_for = int(backend.config["reproxy_cache_for"]) if located.complete else 0
-        return _reproxy(located.paths, headers, cache_for)
-    return _stream(request, backend, name, located.paths, headers)
+    headers = _file_headers(name, backend.cache_control)
+    if _through_perlbal(request, backend):
+        return _reproxy(location, headers)
+    return _stream(request, backend, name, location, headers)
 
 
 def _file_headers(name: str, cache_control: str) -> dict[str, str]:
@@ -108,20 +109,20 @@ def _through_perlbal(request: HttpRequest, backend: MogileFSStorage) -> bool:
     (``MOGILEFS_REPROXY_FROM``) is believed, so storage URLs never leak to others.
     """
     offered = "reproxy-file" in request.headers.get("X-Proxy-Capabilities", "")
-    return offered and backend.trusts_proxy(request.META.get("REMOTE_ADDR"))
+    return offered and backend.may_reproxy(request.META.get("REMOTE_ADDR"))
 
 
-def _reproxy(paths: list[str], headers: dict[str, str], cache_for: int) -> HttpResponse:
+def _reproxy(location: Location, headers: dict[str, str]) -> HttpResponse:
     response = HttpResponse(headers=headers)
     # A length lets gunicorn keep Perlbal's connection open for the next request (without
     # one it must close an HTTP/1.0 answer, and CommonMiddleware, which adds it to pages,
     # is skipped by ServeMiddleware).
     response["Content-Length"] = "0"
-    response["X-REPROXY-URL"] = " ".join(paths)
-    if cache_for > 0:
+    response["X-REPROXY-URL"] = " ".join(location.paths)
+    if location.cache_for > 0:
         # Perlbal replays only the headers named here on a reproxy-cache hit.
         names = " ".join(h for h in headers if h != "Content-Length")
-        response["X-REPROXY-CACHE-FOR"] = f"{cache_for}; {names}"
+        response["X-REPROXY-CACHE-FOR"] = f"{location.cache_for}; {names}"
     return response
 
 
@@ -129,26 +130,21 @@ def _stream(
     request: HttpRequest,
     backend: MogileFSStorage,
     name: str,
-    paths: list[str],
+    location: Location,
     headers: dict[str, str],
 ) -> HttpResponse:
-    method = "HEAD" if request.method == "HEAD" else "GET"
+    head = request.method == "HEAD"
     try:
-        upstream = backend.client.http.get(paths, method=method)
-    except StorageNodeError:
-        # Cached paths can be stale (a replica moved, a node died): ask the tracker once more.
-        backend.forget_paths(name)
-        try:
-            upstream = backend.client.http.get(backend.paths(name), method=method)
-        except UnknownKeyError as exc:
-            raise Http404("No such file") from exc
-        except MogileFSError as exc:
-            logger.error("Serving %r: %s", name, exc)
-            return _unavailable("No storage node could serve the file; try again shortly.")
+        upstream = backend.fetch(name, location, head=head)
+    except UnknownKeyError as exc:
+        raise Http404("No such file") from exc
+    except MogileFSError as exc:
+        logger.error("Serving %r: %s", name, exc)
+        return _unavailable("No storage node could serve the file; try again shortly.")
     length = upstream.headers.get("Content-Length")
     if length is not None:
         headers["Content-Length"] = length
-    if method == "HEAD":
+    if head:
         upstream.close()
         return HttpResponse(headers=headers)
     return StreamingHttpResponse(iter_response(upstream), headers=headers)

@@ -178,7 +178,7 @@ def test_paths_of_a_file_still_replicating_are_not_cached_by_perlbal(cluster):
         response = serve(rf.get("/m", **PERLBAL), "a.png")
         assert response["X-REPROXY-URL"] == cluster.paths[0]
         assert "X-REPROXY-CACHE-FOR" not in response
-        assert storages["media"].located("a.png").complete is False
+        assert storages["media"].locate("a.png").complete is False
 
 
 def test_no_live_copy_is_503_not_an_empty_200(cluster):
