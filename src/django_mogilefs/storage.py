@@ -76,8 +76,9 @@ class _RecentPaths:
 
     Each file request that Perlbal's reproxy cache misses asks the path cache, and a
     memcached get is a round trip to another process on every such request. Entries
-    live ``timeout`` seconds at most (never longer than in the shared cache); saving or
-    deleting through this storage forgets them here at once. A key saved or deleted by
+    live ``timeout`` seconds at most, and no longer than the shared cache keeps such an
+    answer (5 s for an incomplete one); saving or deleting through this storage forgets
+    them here at once. A key saved or deleted by
     another process is seen here within ``timeout`` seconds, far sooner than Perlbal's
     reproxy cache forgets its paths; stale paths fail over as cached paths always do.
     """
