@@ -6,6 +6,10 @@ cluster's are not: the suite runs the same commands the e2e suite takes,
 start one storage node, for example ``docker compose stop mogstored2``), and learns which
 devices went away from the tracker. ``MOGILEFS_MONITOR_DEADLINE`` (60 s) is how long the
 tracker may take to notice (a real one re-tests devices every 15 s or so).
+
+A device counts as away when the tracker no longer uses it: reported not writeable
+(a node that refuses), or no longer offered by ``create_open`` (a node that is gone:
+a real 2.73 tracker then still reports it writeable).
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from django_mogilefs.cluster import ClusterAdmin
 from django_mogilefs.testing.cluster import MogileCluster
 
 STOP, START = "E2E_STORAGE_NODE_STOP", "E2E_STORAGE_NODE_START"
+# Freeze a node so that it stops answering without refusing (docker pause, kill -STOP).
+FREEZE, THAW = "E2E_STORAGE_NODE_FREEZE", "E2E_STORAGE_NODE_THAW"
 FAKE_NODE = "mog3"
 HOOK_TIMEOUT = 120.0
 
@@ -50,6 +57,7 @@ class NodeControl:
     cluster: MogileCluster
     hooks: tuple[str, str] | None = None
     deadline: float = 60.0
+    freeze_hooks: tuple[str, str] | None = None
 
     @classmethod
     def for_cluster(
@@ -65,37 +73,81 @@ class NodeControl:
                 f"stopping a storage node of a real cluster needs {STOP} and {START}: "
                 "shell commands that stop and start one of its storage nodes"
             )
-        return cls(cluster, (stop, start), deadline)
+        freeze, thaw = environ.get(FREEZE, "").strip(), environ.get(THAW, "").strip()
+        return cls(cluster, (stop, start), deadline, (freeze, thaw) if freeze and thaw else None)
+
+    def check_freezing(self) -> None:
+        """Raise NodeControlUnavailable unless :meth:`frozen_node` can work here."""
+        if self.hooks is not None and self.freeze_hooks is None:
+            raise NodeControlUnavailable(
+                f"freezing a storage node of a real cluster needs {FREEZE} and {THAW}, "
+                "e.g. docker pause / docker unpause of one storage node's container"
+            )
+
+    @contextlib.contextmanager
+    def frozen_node(self) -> Iterator[set[int]]:
+        """A node that stops answering without refusing, until the tracker avoids it: the
+        ids of its devices. The fake cluster's ``mog3`` gets SIGSTOP; a real cluster's
+        node, E2E_STORAGE_NODE_FREEZE (then E2E_STORAGE_NODE_THAW)."""
+        self.check_freezing()
+        assert not self.avoided(), "the tracker avoids a device before the node freezes"
+        with contextlib.ExitStack() as stack:
+            if self.freeze_hooks is None:
+                stack.enter_context(frozen(self.cluster, FAKE_NODE))
+            else:
+                freeze, thaw = self.freeze_hooks
+                subprocess.run(freeze, shell=True, check=True, timeout=HOOK_TIMEOUT)
+                stack.callback(subprocess.run, thaw, shell=True, check=True, timeout=HOOK_TIMEOUT)
+            end = time.monotonic() + self.deadline
+            while not (down := self.avoided()):
+                if time.monotonic() > end:
+                    raise AssertionError(
+                        f"{self.deadline:g}s frozen, the tracker uses every device"
+                    )
+                time.sleep(0.25)
+            yield down
+        end = time.monotonic() + self.deadline
+        while self.avoided():
+            if time.monotonic() > end:
+                raise AssertionError(f"{self.deadline:g}s after thawing, a device is still avoided")
+            time.sleep(0.25)
 
     def stop(self) -> set[int]:
-        """Stop one node and wait until the tracker sees it; the ids of its devices."""
-        assert not self.not_writeable(), "a device is not writeable before the node stops"
+        """Stop one node and wait until the tracker stops using it; its devices' ids."""
+        assert not self.avoided(), "the tracker avoids a device before the node stops"
         if self.hooks is None:
             node = self.cluster.node(FAKE_NODE)
             self.cluster.stop_node(node.name)
             return set(node.devids)
         subprocess.run(self.hooks[0], shell=True, check=True, timeout=HOOK_TIMEOUT)
         end = time.monotonic() + self.deadline
-        while not (down := self.not_writeable()):
+        while not (down := self.avoided()):
             if time.monotonic() > end:
-                raise AssertionError(f"{self.deadline:g}s after {STOP}, every device is writeable")
+                raise AssertionError(
+                    f"{self.deadline:g}s after {STOP}, the tracker uses every device"
+                )
             time.sleep(0.25)
         return down
 
     def start(self) -> None:
-        """Start the node again and wait until every alive device is writeable."""
+        """Start the node again and wait until the tracker uses every alive device."""
         if self.hooks is None:
             self.cluster.start_node(FAKE_NODE)
             return
         subprocess.run(self.hooks[1], shell=True, check=True, timeout=HOOK_TIMEOUT)
-        self.cluster.wait_devices(
-            lambda d: d["observed_state"] == "writeable", timeout=self.deadline
-        )
+        end = time.monotonic() + self.deadline
+        while self.avoided():
+            if time.monotonic() > end:
+                raise AssertionError(f"{self.deadline:g}s after {START}, a device is still avoided")
+            time.sleep(0.25)
 
-    def not_writeable(self) -> set[int]:
-        """The alive devices the tracker does not see writeable."""
-        return {
-            int(d["devid"])
-            for d in self.cluster.devices()
-            if d["status"] == "alive" and d.get("observed_state") != "writeable"
-        }
+    def avoided(self) -> set[int]:
+        """The alive devices the tracker does not use: not writeable, or not offered."""
+        alive = [d for d in self.cluster.devices() if d["status"] == "alive"]
+        not_writeable = {int(d["devid"]) for d in alive if d.get("observed_state") != "writeable"}
+        admin = ClusterAdmin(self.cluster.trackers)
+        try:
+            offered = set(admin.write_destinations(self.cluster.domain, "avatar"))
+        finally:
+            admin.close()
+        return not_writeable | ({int(d["devid"]) for d in alive} - offered)

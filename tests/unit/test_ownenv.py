@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from django_mogilefs.testing.cluster import MogileCluster
-from integration.nodecontrol import START, STOP, NodeControl, NodeControlUnavailable
+from integration.nodecontrol import FREEZE, START, STOP, THAW, NodeControl, NodeControlUnavailable
 from ownenv import own_environ
 
 pytestmark = pytest.mark.unit
@@ -73,3 +73,8 @@ def test_a_real_cluster_needs_both_node_commands() -> None:
     environ = {STOP: "stop it", START: "start it ", "MOGILEFS_MONITOR_DEADLINE": "90"}
     control = NodeControl.for_cluster(real, environ)
     assert (control.hooks, control.deadline) == (("stop it", "start it"), 90.0)
+    with pytest.raises(NodeControlUnavailable, match=f"needs {FREEZE} and {THAW}"):
+        control.check_freezing()
+    control = NodeControl.for_cluster(real, {**environ, FREEZE: "pause", THAW: "unpause"})
+    control.check_freezing()
+    assert control.freeze_hooks == ("pause", "unpause")
