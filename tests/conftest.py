@@ -38,17 +38,14 @@ def mogile_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MogileC
             pytest.fail(f"MOGILEFS_TRACKERS={trackers}: {exc}", pytrace=False)
         yield cluster
         return
-    cluster = start_fake_cluster(
+    with start_fake_cluster(
         tmp_path_factory.mktemp("mogile-cluster"),
         nodes="perlbal",
         domain=FAKE_DOMAIN,
         monitor_interval=0.5,
         test_write_interval=1.0,
-    )
-    try:
+    ) as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 @pytest.fixture

@@ -226,6 +226,14 @@ class ClusterAdmin:
         )
         return [int(d) for d, _ in offered]
 
+    def avoided_devices(self, domain: str, cls: str | None = None) -> set[int]:
+        """The alive devices the tracker does not use now: reported not writeable (a
+        node that refuses), or not offered by ``create_open`` (a node that is gone: a
+        2.73 tracker skips its host while ``get_devices`` still says ``writeable``)."""
+        alive = [d for d in self.get_devices() if d.status == "alive"]
+        offered = set(self.write_destinations(domain, cls))
+        return {d.devid for d in alive if d.observed_state != "writeable" or d.devid not in offered}
+
     def set_state(self, hostname: str, devid: int, state: str) -> None:
         self.pool.request("set_state", {"host": hostname, "device": devid, "state": state})
 

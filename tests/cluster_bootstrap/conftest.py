@@ -15,17 +15,14 @@ from django_mogilefs.testing.cluster import MogileCluster, start_fake_cluster
 def empty_cluster(tmp_path: Path) -> Iterator[MogileCluster]:
     if not shutil.which("perlbal"):
         pytest.skip("needs Debian's perlbal package (the storage nodes)")
-    cluster = start_fake_cluster(
+    with start_fake_cluster(
         tmp_path / "cluster",
         nodes="perlbal",
         bootstrap=False,
         monitor_interval=0.3,
         test_write_interval=0.5,
-    )
-    try:
+    ) as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 @pytest.fixture

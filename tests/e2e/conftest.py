@@ -113,10 +113,6 @@ class Target:
     def devices(self) -> list[DeviceInfo]:
         return [d for d in self.admin.get_devices() if d.status == "alive"]
 
-    def offered_devices(self, cls: str = "avatar") -> set[int]:
-        """The devices ``create_open`` offers for a new file now (up to 3, as in 2.73)."""
-        return set(self.admin.write_destinations(self.domain, cls))
-
     # -- a tracker going away -----------------------------------------------------------
 
     @property

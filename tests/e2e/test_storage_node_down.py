@@ -35,9 +35,7 @@ GETS = 1000
 
 def avoided(target: Target) -> set[int]:
     """Alive devices the tracker does not use now: not writeable, or not offered."""
-    devices = target.devices()
-    not_writeable = {d.devid for d in devices if d.observed_state != "writeable"}
-    return not_writeable | ({d.devid for d in devices} - target.offered_devices())
+    return target.admin.avoided_devices(target.domain, "avatar")
 
 
 @pytest.fixture

@@ -83,10 +83,17 @@ def test_no_request_fails_while_a_tracker_is_down(target: Target, mogile):
 
     loads = [Load("read", read), Load("upload", write)]
 
-    def progressed(since: list[int]) -> bool:
-        """Each load completed PROGRESS steps since ``since`` (or something failed)."""
-        done = all(load.done - n >= PROGRESS for load, n in zip(loads, since, strict=True))
-        return done or any(load.failures for load in loads)
+    def keep_going(what: str) -> list[int]:
+        """Wait until each load completed PROGRESS more steps (or something failed);
+        the steps each made meanwhile."""
+        since = [load.done for load in loads]
+
+        def progressed() -> bool:
+            done = all(load.done - n >= PROGRESS for load, n in zip(loads, since, strict=True))
+            return done or any(load.failures for load in loads)
+
+        wait_until(f"reads and uploads go on {what}", progressed, OUTAGE_DEADLINE, interval=0.2)
+        return [load.done - n for load, n in zip(loads, since, strict=True)]
 
     for load in loads:
         load.thread.start()
@@ -94,23 +101,10 @@ def test_no_request_fails_while_a_tracker_is_down(target: Target, mogile):
         time.sleep(BEFORE)
         target.stop_a_tracker()
         try:
-            at_stop = [load.done for load in loads]
-            wait_until(
-                "reads and uploads go on with the tracker down",
-                lambda: progressed(at_stop),
-                OUTAGE_DEADLINE,
-                interval=0.2,
-            )
-            during = [load.done - n for load, n in zip(loads, at_stop, strict=True)]
+            during = keep_going("with the tracker down")
         finally:
             target.start_the_tracker()
-        at_start = [load.done for load in loads]
-        wait_until(
-            "reads and uploads go on with the tracker back",
-            lambda: progressed(at_start),
-            OUTAGE_DEADLINE,
-            interval=0.2,
-        )
+        keep_going("with the tracker back")
     finally:
         for load in loads:
             load.stop.set()

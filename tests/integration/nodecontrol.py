@@ -143,11 +143,8 @@ class NodeControl:
 
     def avoided(self) -> set[int]:
         """The alive devices the tracker does not use: not writeable, or not offered."""
-        alive = [d for d in self.cluster.devices() if d["status"] == "alive"]
-        not_writeable = {int(d["devid"]) for d in alive if d.get("observed_state") != "writeable"}
         admin = ClusterAdmin(self.cluster.trackers)
         try:
-            offered = set(admin.write_destinations(self.cluster.domain, "avatar"))
+            return admin.avoided_devices(self.cluster.domain, "avatar")
         finally:
             admin.close()
-        return not_writeable | ({int(d["devid"]) for d in alive} - offered)

@@ -28,17 +28,14 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MogileCluster]:
-    cluster = start_fake_cluster(
+    with start_fake_cluster(
         Path(tmp_path_factory.mktemp("node-failures")),
         nodes="perlbal",
         monitor_interval=0.5,
         test_write_interval=1.0,
         http_timeout=1.0,
-    )
-    try:
+    ) as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 def offered(client: TrackerClient, domain: str) -> set[str]:

@@ -23,17 +23,14 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MogileCluster]:
-    cluster = start_fake_cluster(
+    with start_fake_cluster(
         Path(tmp_path_factory.mktemp("tracker-pair")),
         nodes="perlbal",
         trackers=2,
         monitor_interval=0.5,
         test_write_interval=1.0,
-    )
-    try:
+    ) as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 @pytest.fixture

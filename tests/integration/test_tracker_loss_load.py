@@ -45,17 +45,14 @@ def two_trackers(
             pytest.skip("MOGILEFS_TRACKERS names one tracker; losing one needs two")
         yield real
         return
-    cluster = start_fake_cluster(
+    with start_fake_cluster(
         Path(tmp_path_factory.mktemp("load-pair")),
         nodes="perlbal",
         trackers=2,
         monitor_interval=0.5,
         test_write_interval=1.0,
-    )
-    try:
+    ) as cluster:
         yield cluster
-    finally:
-        cluster.close()
 
 
 def stop_tracker(hostport: str) -> None:

@@ -67,3 +67,39 @@ def test_an_answer_without_destinations_is_a_protocol_error():
         admin.close()
         stub.close()
     assert stub.commands() == ["create_open"]
+
+
+def test_avoided_devices_are_the_alive_ones_not_writeable_or_not_offered():
+    devices = {
+        "devices": 5,
+        # 1: offered; 2: refuses (unreachable); 3: gone (writeable, not offered);
+        # 4: offered; 5: marked dead by the operator (not "avoided", just not alive).
+        **{f"dev{n}_devid": n for n in range(1, 6)},
+        **{f"dev{n}_hostid": n for n in range(1, 6)},
+        **{f"dev{n}_status": "alive" for n in range(1, 5)},
+        "dev5_status": "dead",
+        **{f"dev{n}_observed_state": "writeable" for n in (1, 3, 4, 5)},
+        "dev2_observed_state": "unreachable",
+    }
+
+    def answer(command: str, args: dict[str, str]) -> bytes:
+        if command == "get_devices":
+            return ok(**devices)
+        if command == "create_open":
+            return ok(
+                fid=7,
+                dev_count=2,
+                devid_1=4,
+                path_1=PATH.format(n=4),
+                devid_2=1,
+                path_2=PATH.format(n=1),
+            )
+        return ok()
+
+    stub = StubTracker(answer)
+    admin = ClusterAdmin(stub.address)
+    try:
+        assert admin.avoided_devices("avatars", "avatar") == {2, 3}
+    finally:
+        admin.close()
+        stub.close()

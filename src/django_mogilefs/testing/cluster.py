@@ -118,6 +118,12 @@ class MogileCluster:
         self.fakes[index] = FakeTracker(host, port, old.config, state=old.state).start()
         return self.fakes[index]
 
+    def __enter__(self) -> MogileCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         for tracker in self.fakes:
             tracker.shutdown()
