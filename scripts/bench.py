@@ -15,6 +15,9 @@ Debian's ``wrk`` (native, so the load generator is not what tops out):
   A2, B2  A and B with the 2 MB file
 
 Every body is checked once before the runs; wrk counts any other status as an error.
+Then, for the memory figure, it fills the front's reproxy cache with ``--cache-entries``
+entries (the small avatar under as many host names) and prints the front Perlbal's RSS
+before and after.
 The rounds are interleaved (A B C D A2 B2, then again), so a machine that gets busier
 half-way slows every path alike; the table shows each path's median over the rounds,
 and the last line is ``ratios: hot=B/A cold=D/A``. Everything runs on loopback, on the
@@ -42,6 +45,7 @@ from urllib.parse import urlsplit
 SMALL, LARGE = 20 * 1024, 2 * 1024 * 1024
 REPROXY_CACHE_SIZE = 10_000
 WARM_UP_SECONDS = 1
+BENCH_HOSTS = ".bench.localhost"  # allowed in the bench's stack: e<N>.bench.localhost
 # wrk's summary as one JSON line (a done() hook costs nothing per request).
 WRK_SCRIPT = """
 done = function(summary, latency, requests)
@@ -189,6 +193,39 @@ def targets(stack) -> list[Target]:
     ]
 
 
+def cache_size(stack) -> int:
+    """Entries in the front's reproxy cache (``cache size: N/MAX`` in ``show service``)."""
+    for line in perlbal_command(stack.mgmt_address, "show service site").splitlines():
+        if "cache size:" in line:
+            return int(line.split("cache size:")[1].split("/")[0])
+    raise RuntimeError("Perlbal's show service site gave no cache size")
+
+
+def fill_cache(stack, path: str, entries: int) -> tuple[int, int, int]:
+    """GET ``path`` through the front under ``entries`` host names: its RSS (KiB) before
+    and after, and the cache entries added.
+
+    Perlbal keys its reproxy cache on ``Host|URI``, so each name is an entry the size of
+    an avatar's (the same headers and URLs); storing that many files would only measure
+    the fake tracker, which rewrites its whole state file on every change.
+    """
+    perlbal_command(stack.mgmt_address, f"SET site.reproxy_cache_maxsize = {REPROXY_CACHE_SIZE}")
+    pid, before_entries = stack.front_pid(), cache_size(stack)
+    before = rss_kib(pid)
+    parts = urlsplit(stack.site_url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        for i in range(entries):
+            conn.request("GET", path, headers={"Host": f"e{i}{BENCH_HOSTS}"})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"GET {path} as e{i}{BENCH_HOSTS}: {response.status}")
+    finally:
+        conn.close()
+    return before, rss_kib(pid), cache_size(stack) - before_entries
+
+
 # -- the run --------------------------------------------------------------------------------
 
 
@@ -212,7 +249,12 @@ def measure(stack, args: argparse.Namespace, script: Path) -> tuple[list[Runs], 
     return runs, rss
 
 
-def report(runs: Sequence[Runs], rss: Sequence[int], args: argparse.Namespace) -> str:
+def report(
+    runs: Sequence[Runs],
+    rss: Sequence[int],
+    cache: tuple[int, int, int] | None,
+    args: argparse.Namespace,
+) -> str:
     by_name = {r.target.name: r for r in runs}
     lines = [
         f"GET of one avatar, wrk -t2 -c{args.connections}, {args.seconds:g} s per run, "
@@ -230,6 +272,13 @@ def report(runs: Sequence[Runs], rss: Sequence[int], args: argparse.Namespace) -
         )
     rounds = ", ".join(f"{kib / 1024:.0f}" for kib in rss)
     lines += ["", f"Front Perlbal RSS (MB) before the runs and after each round: {rounds}"]
+    if cache is not None:
+        before, after, added = cache
+        per_entry = (after - before) / added if added else 0.0
+        lines.append(
+            f"Front Perlbal RSS with {added} more reproxy cache entries: {before / 1024:.0f} -> "
+            f"{after / 1024:.0f} MB (+{(after - before) / 1024:.1f} MB, {per_entry:.1f} KB each)"
+        )
     hot = by_name["B"].median_rps / by_name["A"].median_rps
     cold = by_name["D"].median_rps / by_name["A"].median_rps
     lines.append(f"ratios: hot={hot:.2f} cold={cold:.2f}")
@@ -245,20 +294,28 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         script = Path(tmp) / "summary.lua"
         script.write_text(WRK_SCRIPT)
-        config = StackConfig.isolated(Path(tmp) / "stack", reproxy_cache_maxsize=REPROXY_CACHE_SIZE)
+        config = StackConfig.isolated(
+            Path(tmp) / "stack",
+            reproxy_cache_maxsize=REPROXY_CACHE_SIZE,
+            extra_env={"DJANGO_ALLOWED_HOSTS": f"127.0.0.1,localhost,{BENCH_HOSTS}"},
+        )
         try:
             stack = DevStack(config, out=sys.stderr).start()
         except (StackError, MissingPackages) as exc:
             print(f"bench: error: {exc}", file=sys.stderr)
             return 1
+        cache = None
         try:
             runs, rss = measure(stack, args, script)
+            if args.cache_entries:
+                hot = next(r.target for r in runs if r.target.name == "B")
+                cache = fill_cache(stack, urlsplit(hot.url).path, args.cache_entries)
         except RuntimeError as exc:
             print(f"bench: error: {exc}", file=sys.stderr)
             return 1
         finally:
             stack.stop()
-    print(report(runs, rss, args))
+    print(report(runs, rss, cache, args))
     return 0 if not any(r.errors for r in runs) else 1
 
 
@@ -267,9 +324,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="per run (%(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved (%(default)s)")
     parser.add_argument("--connections", type=int, default=16, help="(%(default)s)")
+    parser.add_argument(
+        "--cache-entries",
+        type=int,
+        default=REPROXY_CACHE_SIZE - 2,
+        help="avatars put in the reproxy cache for the memory figure, 0 for none (%(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.rounds < 1 or args.connections < 2:
         parser.error("--seconds, --rounds must be positive and --connections at least 2")
+    if not 0 <= args.cache_entries <= REPROXY_CACHE_SIZE - 2:
+        parser.error(f"--cache-entries must be from 0 to {REPROXY_CACHE_SIZE - 2}")
     return run(args)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -54,6 +55,27 @@ def test_node_serves_put_get_head_delete_like_mogstored(node: StorageNode) -> No
     assert http(node, "PUT", "/dev8/0/000/000/0000000002.fid", b"x")[0] == 404  # no dev8
     assert http(node, "DELETE", fid)[0] == 204
     assert http(node, "DELETE", fid)[0] == 404
+
+
+def perlbal_environ(node: StorageNode) -> dict[str, str]:
+    """The environment of the node's Perlbal process (found by its config under workdir)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if any(a.startswith(b"--config=" + bytes(node.workdir)) for a in argv):
+                pairs = (proc / "environ").read_bytes().split(b"\0")
+                return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+        except OSError:
+            continue
+    raise AssertionError(f"no Perlbal process with its config under {node.workdir}")
+
+
+def test_node_parses_headers_in_c_like_mogstored(node: StorageNode) -> None:
+    # mogstored enables Perlbal::XS::HTTPHeaders when it is installed; so does the node
+    # (Perlbal reads PERLBAL_XS_HEADERS when it loads). scripts/system-deps.sh installs it.
+    installed = subprocess.run(["perl", "-MPerlbal::XS::HTTPHeaders", "-e1"], check=False)
+    assert installed.returncode == 0, "libperlbal-xs-httpheaders-perl is not installed"
+    assert perlbal_environ(node)["PERLBAL_XS_HEADERS"] == "1"
 
 
 def test_usage_file_is_served_and_refreshed(node: StorageNode) -> None:

@@ -380,6 +380,12 @@ def test_management_console_shows_the_service(front: Front) -> None:
     assert "cache size: " in text and "/10000" in text
 
 
+def test_parses_headers_in_c(front: Front) -> None:
+    # XS enable headers in perlbal.conf (Debian's libperlbal-xs-httpheaders-perl): the
+    # tests above ran on the C parser, as the deployed front does.
+    assert "headers: installed, enabled" in front.manage("xs")
+
+
 def test_start_refuses_a_backend_it_cannot_resolve(tmp_path: Path) -> None:
     env = own_environ(
         PERLBAL_BACKENDS="no-such-host.invalid:8000", PERLBAL_NODEFILE=str(tmp_path / "nodes")
