@@ -1,9 +1,14 @@
-"""WSGI entry point: ``gunicorn avatar_site.wsgi`` (with app/ on the Python path)."""
+"""WSGI entry point: ``gunicorn avatar_site.wsgi`` (with app/ on the Python path).
+
+Perlbal's requests for avatars it has not cached are answered below Django's request
+cycle (django_mogilefs.wsgi.ReproxyApplication); every other request goes to Django.
+"""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
+from django_mogilefs.wsgi import ReproxyApplication
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "avatar_site.settings")
 
-application = get_wsgi_application()
+application = ReproxyApplication(get_wsgi_application())

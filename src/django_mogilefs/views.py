@@ -34,6 +34,8 @@ from .storage import Location, MogileFSStorage
 logger = logging.getLogger(__name__)
 
 BACKEND = "django_mogilefs.storage.MogileFSStorage"
+# The environ key under which ReproxyApplication leaves (name, error) of a failed locate.
+LOCATE_FAILED = "django_mogilefs.locate_failed"
 
 
 def serve(request: HttpRequest, name: str, storage: str | None = None) -> HttpResponse:
@@ -61,9 +63,9 @@ def _kind(response: HttpResponse) -> str:
 def _serve(request: HttpRequest, name: str, storage: str | None) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
-    backend = _storage(storage)
+    backend = storage_for(storage)
     try:
-        location = backend.locate(name)
+        location = _locate(request, backend, name)
     except (SuspiciousFileOperation, ValueError, UnknownKeyError) as exc:
         raise Http404("No such file") from exc
     except TrackerUnavailableError as exc:
@@ -76,13 +78,22 @@ def _serve(request: HttpRequest, name: str, storage: str | None) -> HttpResponse
         logger.error("Serving %r: the tracker knows no live copy", name)
         return _unavailable("No copy of the file is available right now; try again shortly.")
 
-    headers = _file_headers(name, backend.cache_control)
+    headers = file_headers(name, backend.cache_control)
     if _through_perlbal(request, backend):
-        return _reproxy(location, headers)
+        return HttpResponse(headers=reproxy_headers(location, headers))
     return _stream(request, backend, name, location, headers)
 
 
-def _file_headers(name: str, cache_control: str) -> dict[str, str]:
+def _locate(request: HttpRequest, backend: MogileFSStorage, name: str) -> Location:
+    """``backend.locate(name)``, unless ``ReproxyApplication`` already tried and failed:
+    then its error again, so that a tracker that cannot answer is not asked twice."""
+    failed = request.META.pop(LOCATE_FAILED, None)
+    if failed is not None and failed[0] == name:
+        raise failed[1]
+    return backend.locate(name)
+
+
+def file_headers(name: str, cache_control: str) -> dict[str, str]:
     """Type from the key's extension; anything a browser could run is a download."""
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     headers = {
@@ -112,18 +123,17 @@ def _through_perlbal(request: HttpRequest, backend: MogileFSStorage) -> bool:
     return offered and backend.may_reproxy(request.META.get("REMOTE_ADDR"))
 
 
-def _reproxy(location: Location, headers: dict[str, str]) -> HttpResponse:
-    response = HttpResponse(headers=headers)
+def reproxy_headers(location: Location, headers: dict[str, str]) -> dict[str, str]:
+    """The headers of the empty answer that sends Perlbal to ``location``'s paths."""
     # A length lets gunicorn keep Perlbal's connection open for the next request (without
     # one it must close an HTTP/1.0 answer, and CommonMiddleware, which adds it to pages,
     # is skipped by ServeMiddleware).
-    response["Content-Length"] = "0"
-    response["X-REPROXY-URL"] = " ".join(location.paths)
+    answer = {**headers, "Content-Length": "0", "X-REPROXY-URL": " ".join(location.paths)}
     if location.cache_for > 0:
         # Perlbal replays only the headers named here on a reproxy-cache hit.
         names = " ".join(h for h in headers if h != "Content-Length")
-        response["X-REPROXY-CACHE-FOR"] = f"{location.cache_for}; {names}"
-    return response
+        answer["X-REPROXY-CACHE-FOR"] = f"{location.cache_for}; {names}"
+    return answer
 
 
 def _stream(
@@ -159,7 +169,7 @@ def _unavailable(message: str) -> HttpResponse:
     )
 
 
-def _storage(alias: str | None) -> MogileFSStorage:
+def storage_for(alias: str | None) -> MogileFSStorage:
     """The named storage, or the first MogileFS one in ``STORAGES``."""
     if alias is None:
         alias = next(
