@@ -52,7 +52,8 @@ MIDDLEWARE = [
     # /metrics for Prometheus: also before the host check, refused through Perlbal.
     "django_mogilefs.metrics_view.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Stored files (MOGILEFS_MEDIA_URL) are answered here: no session, auth or messages.
+    # Stored files (MOGILEFS_MEDIA_URL) are answered here: no session, auth or messages
+    # (Perlbal's plain reproxy requests never get this far: see wsgi.py).
     "django_mogilefs.middleware.ServeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
