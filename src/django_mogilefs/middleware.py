@@ -36,14 +36,21 @@ def serve_prefix() -> str | None:
     return media_url if media_url.endswith("/") else media_url + "/"
 
 
+def served_name(prefix: str | None, path: str) -> str | None:
+    """The file name in ``path`` under the serve prefix, or None for any other path."""
+    if prefix and path.startswith(prefix) and len(path) > len(prefix):
+        return path[len(prefix) :]
+    return None
+
+
 class ServeMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.prefix = serve_prefix()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        path = request.path_info
-        if self.prefix and path.startswith(self.prefix) and len(path) > len(self.prefix):
+        name = served_name(self.prefix, request.path_info)
+        if name is not None:
             request.get_host()  # DisallowedHost (400) for a Host not in ALLOWED_HOSTS
-            return serve(request, path[len(self.prefix) :])
+            return serve(request, name)
         return self.get_response(request)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+from collections.abc import Mapping
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
@@ -79,7 +81,7 @@ def _serve(request: HttpRequest, name: str, storage: str | None) -> HttpResponse
         return _unavailable("No copy of the file is available right now; try again shortly.")
 
     headers = file_headers(name, backend.cache_control)
-    if _through_perlbal(request, backend):
+    if through_perlbal(request.META, backend):
         return HttpResponse(headers=reproxy_headers(location, headers))
     return _stream(request, backend, name, location, headers)
 
@@ -113,14 +115,15 @@ def _safe_inline(content_type: str) -> bool:
     return major in ("audio", "video") or content_type == "text/plain"
 
 
-def _through_perlbal(request: HttpRequest, backend: MogileFSStorage) -> bool:
+def through_perlbal(environ: Mapping[str, Any], backend: MogileFSStorage) -> bool:
     """Perlbal offers reproxying, and the request really comes from a trusted proxy.
 
-    Any client can send ``X-Proxy-Capabilities``; only a peer in ``reproxy_from``
-    (``MOGILEFS_REPROXY_FROM``) is believed, so storage URLs never leak to others.
+    ``environ`` is the WSGI environ (``request.META``). Any client can send
+    ``X-Proxy-Capabilities``; only a peer in ``reproxy_from`` (``MOGILEFS_REPROXY_FROM``)
+    is believed, so storage URLs never leak to others.
     """
-    offered = "reproxy-file" in request.headers.get("X-Proxy-Capabilities", "")
-    return offered and backend.may_reproxy(request.META.get("REMOTE_ADDR"))
+    offered = "reproxy-file" in environ.get("HTTP_X_PROXY_CAPABILITIES", "")
+    return offered and backend.may_reproxy(environ.get("REMOTE_ADDR"))
 
 
 def reproxy_headers(location: Location, headers: dict[str, str]) -> dict[str, str]:

@@ -37,8 +37,8 @@ from django.http.request import split_domain_port, validate_host
 
 from . import metrics
 from .exceptions import MogileFSError
-from .middleware import serve_prefix
-from .views import LOCATE_FAILED, file_headers, reproxy_headers, storage_for
+from .middleware import serve_prefix, served_name
+from .views import LOCATE_FAILED, file_headers, reproxy_headers, storage_for, through_perlbal
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -62,17 +62,14 @@ class ReproxyApplication:
 
     def _reproxy(self, environ: dict[str, Any]) -> dict[str, str] | None:
         """The reproxy answer's headers, or None to leave the request to Django."""
-        if self.prefix is None or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return None
-        if "reproxy-file" not in environ.get("HTTP_X_PROXY_CAPABILITIES", ""):
-            return None
-        path = get_path_info(environ)
-        if not path.startswith(self.prefix) or len(path) == len(self.prefix):
+        name = served_name(self.prefix, get_path_info(environ))
+        if name is None:
             return None
         backend = storage_for(self.storage)
-        if not (_allowed_host(environ) and backend.may_reproxy(environ.get("REMOTE_ADDR"))):
+        if not (_allowed_host(environ) and through_perlbal(environ, backend)):
             return None
-        name = path[len(self.prefix) :]
         try:
             location = backend.locate(name)
         except (SuspiciousFileOperation, ValueError, MogileFSError) as exc:

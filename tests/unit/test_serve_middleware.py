@@ -1,12 +1,11 @@
 """ServeMiddleware: stored files answered before the rest of the chain, Host still checked."""
 
 import pytest
-from django.core.files.base import ContentFile
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, override_settings
 
-from .test_serve_view import PERLBAL, storages_for
-from .test_storage import LOCMEM, FileCluster
+from .test_serve_view import PERLBAL, stored_file
+from .test_storage import FileCluster
 
 pytestmark = pytest.mark.unit
 
@@ -27,15 +26,7 @@ class Rest:
 def stored():
     cluster = FileCluster()
     try:
-        with override_settings(
-            CACHES=LOCMEM,
-            STORAGES=storages_for([cluster.tracker.address]),
-            MIDDLEWARE=SERVE_FIRST,
-            ALLOWED_HOSTS=["avatars.example"],
-        ):
-            from django.core.files.storage import storages
-
-            storages["media"].save("avatars/u1.png", ContentFile(b"PNGDATA"))
+        with stored_file(cluster, MIDDLEWARE=SERVE_FIRST, ALLOWED_HOSTS=["avatars.example"]):
             yield cluster
     finally:
         cluster.close()

@@ -1,5 +1,8 @@
 """The serve view: reproxy behind Perlbal, streaming otherwise, clear errors."""
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 from django.core.files.base import ContentFile
 from django.http import Http404
@@ -30,15 +33,25 @@ def storages_for(trackers, **options):
     }
 
 
-@pytest.fixture
-def stored(cluster):
-    with override_settings(CACHES=LOCMEM, STORAGES=storages_for([cluster.tracker.address])):
+@contextlib.contextmanager
+def stored_file(cluster: FileCluster, **settings: object) -> Iterator[FileCluster]:
+    """``avatars/u1.png`` (``PNGDATA``) stored in storage ``media`` on ``cluster``, its
+    copies on the node, under these settings (plus a local cache and the storages)."""
+    with override_settings(
+        CACHES=LOCMEM, STORAGES=storages_for([cluster.tracker.address]), **settings
+    ):
         from django.core.files.storage import storages
 
         storages["media"].save("avatars/u1.png", ContentFile(b"PNGDATA"))
         for d in cluster.dests:
             cluster.node.files[d] = b"PNGDATA"
         yield cluster
+
+
+@pytest.fixture
+def stored(cluster):
+    with stored_file(cluster) as c:
+        yield c
 
 
 rf = RequestFactory()

@@ -6,14 +6,12 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.core.files.base import ContentFile
 from django.core.handlers.wsgi import WSGIHandler
-from django.test import override_settings
 from django_mogilefs.exceptions import TrackerUnavailableError
 from django_mogilefs.wsgi import ReproxyApplication
 
-from .test_serve_view import storages_for
-from .test_storage import LOCMEM, FileCluster
+from .test_serve_view import stored_file
+from .test_storage import FileCluster
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db]
 
@@ -37,18 +35,12 @@ class Django:
 def stored():
     cluster = FileCluster()
     try:
-        with override_settings(
-            CACHES=LOCMEM,
-            STORAGES=storages_for([cluster.tracker.address]),
+        with stored_file(
+            cluster,
             MIDDLEWARE=["django_mogilefs.middleware.ServeMiddleware"],
             ALLOWED_HOSTS=[HOST],
             MOGILEFS_MEDIA_URL="/media/",
         ):
-            from django.core.files.storage import storages
-
-            storages["media"].save(KEY, ContentFile(b"PNGDATA"))
-            for d in cluster.dests:
-                cluster.node.files[d] = b"PNGDATA"
             yield cluster
     finally:
         cluster.close()
