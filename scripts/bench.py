@@ -10,8 +10,9 @@ Debian's ``wrk`` (native, so the load generator is not what tops out):
   A   straight from a storage node (the floor: one Perlbal serving a file)
   B   the avatar URL through the front Perlbal, reproxy cache warm (no Django, no tracker)
   C   the same URL straight to gunicorn (Django streams the bytes)
-  D   through Perlbal with its reproxy cache off: Perlbal -> Django -> memcached ->
-      X-REPROXY-URL, what every avatar not in the cache (and a gallery's first view) costs
+  D   through Perlbal with its reproxy cache off: Perlbal -> the media tier (the app under
+      granian) -> memcached -> X-REPROXY-URL, what every avatar not in the cache (and a
+      gallery's first view) costs
   A2, B2  A and B with the 2 MB file
 
 Every body is checked once before the runs; wrk counts any other status as an error.
@@ -44,6 +45,7 @@ from urllib.parse import urlsplit
 
 SMALL, LARGE = 20 * 1024, 2 * 1024 * 1024
 REPROXY_CACHE_SIZE = 10_000
+CACHE_SERVICE = "media"  # the front's service for /media/, which holds the reproxy cache
 WARM_UP_SECONDS = 1
 BENCH_HOSTS = ".bench.localhost"  # allowed in the bench's stack: e<N>.bench.localhost
 # wrk's summary as one JSON line (a done() hook costs nothing per request).
@@ -187,18 +189,24 @@ def targets(stack) -> list[Target]:
         Target("A", "storage node, direct", small_node, small, "A"),
         Target("B", "Perlbal, reproxy cache warm", front + small_path, small, "A", 10_000),
         Target("C", "gunicorn direct (Django streams)", app + small_path, small, "A"),
-        Target("D", "Perlbal -> Django -> reproxy (cache off)", front + small_path, small, "A", 0),
+        Target(
+            "D", "Perlbal -> media tier -> reproxy (no cache)", front + small_path, small, "A", 0
+        ),
         Target("A2", "A with the 2 MB file", large_node, large, "A2"),
         Target("B2", "B with the 2 MB file", front + large_path, large, "A2", 10_000),
     ]
 
 
+def cache_command(size: int) -> str:
+    return f"SET {CACHE_SERVICE}.reproxy_cache_maxsize = {size}"
+
+
 def cache_size(stack) -> int:
     """Entries in the front's reproxy cache (``cache size: N/MAX`` in ``show service``)."""
-    for line in perlbal_command(stack.mgmt_address, "show service site").splitlines():
+    for line in perlbal_command(stack.mgmt_address, f"show service {CACHE_SERVICE}").splitlines():
         if "cache size:" in line:
             return int(line.split("cache size:")[1].split("/")[0])
-    raise RuntimeError("Perlbal's show service site gave no cache size")
+    raise RuntimeError(f"Perlbal's show service {CACHE_SERVICE} gave no cache size")
 
 
 def fill_cache(stack, path: str, entries: int) -> tuple[int, int, int]:
@@ -209,7 +217,7 @@ def fill_cache(stack, path: str, entries: int) -> tuple[int, int, int]:
     an avatar's (the same headers and URLs); storing that many files would only measure
     the fake tracker, which rewrites its whole state file on every change.
     """
-    perlbal_command(stack.mgmt_address, f"SET site.reproxy_cache_maxsize = {REPROXY_CACHE_SIZE}")
+    perlbal_command(stack.mgmt_address, cache_command(REPROXY_CACHE_SIZE))
     pid, before_entries = stack.front_pid(), cache_size(stack)
     before = rss_kib(pid)
     parts = urlsplit(stack.site_url)
@@ -240,8 +248,7 @@ def measure(stack, args: argparse.Namespace, script: Path) -> tuple[list[Runs], 
         for r in runs:
             t = r.target
             if t.cache_size is not None:
-                command = f"SET site.reproxy_cache_maxsize = {t.cache_size}"
-                perlbal_command(stack.mgmt_address, command)
+                perlbal_command(stack.mgmt_address, cache_command(t.cache_size))
             print(f"bench: round {round_no}: ({t.name}) {t.label}", file=sys.stderr, flush=True)
             wrk(t.url, WARM_UP_SECONDS, args.connections, script)
             r.add(wrk(t.url, args.seconds, args.connections, script))

@@ -217,8 +217,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="dev.py",
         description="The native stack (no Docker): fake tracker, 3 Perlbal storage nodes, "
-        "memcached, gunicorn and Perlbal in front on http://127.0.0.1:8080. With "
-        "MOGILEFS_TRACKERS (and MOGILEFS_DOMAIN) set, that cluster is used instead.",
+        "memcached, gunicorn, the media tier (granian) and Perlbal in front on "
+        "http://127.0.0.1:8080. With MOGILEFS_TRACKERS (and MOGILEFS_DOMAIN) set, that "
+        "cluster is used instead.",
     )
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--var-dir", type=Path, help="state, logs and pid files (var/dev)")

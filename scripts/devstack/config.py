@@ -35,6 +35,7 @@ class StackConfig:
     node_port: int = NODE_PORT
     memcached_port: int = 11211
     site_port: int = 8000
+    media_port: int = 8001
     front_port: int = 8080
     mgmt_port: int = 16000
     debug: bool = False
@@ -63,6 +64,11 @@ class StackConfig:
         """gunicorn itself, behind Perlbal."""
         return f"http://{LOOPBACK}:{self.site_port}"
 
+    @property
+    def media_url(self) -> str:
+        """The media tier (granian), behind Perlbal's media service."""
+        return f"http://{LOOPBACK}:{self.media_port}"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides) -> StackConfig:
         """``make dev``'s layout, or an existing cluster's when MOGILEFS_TRACKERS is set."""
@@ -81,14 +87,15 @@ class StackConfig:
         addresses 127.x.y.1-3 instead of a fresh port.
         """
         picked: list[int] = []
-        for _ in range(6):
+        for _ in range(7):
             picked.append(free_port(avoid=set(picked)))
-        tracker1, tracker2, memcached, site, front, mgmt = picked
+        tracker1, tracker2, memcached, site, media, front, mgmt = picked
         chosen = replace(
             cls(var_dir=var_dir),
             tracker_ports=(tracker1, tracker2),
             memcached_port=memcached,
             site_port=site,
+            media_port=media,
             front_port=front,
             mgmt_port=mgmt,
             node_addresses=free_node_block(NODE_PORT),

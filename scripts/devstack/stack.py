@@ -8,7 +8,8 @@
 
 Order: fake tracker, storage nodes (one real Perlbal per host of the cluster
 description), memcached, then the bootstrap (the compose one: same script, same
-description) alongside the database migrations, then gunicorn and the front Perlbal.
+description) alongside the database migrations, then gunicorn, the media tier (granian,
+app/start-media) and the front Perlbal.
 Every wait is bounded; any failure stops what was started and raises
 :class:`StackError` with the failing service's log. With ``config.trackers`` set the
 tracker and storage nodes are somebody else's: only the domain and classes are ensured.
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from . import deps
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 CLUSTER_FILE = ROOT / "mogile" / "cluster.toml"
 BOOTSTRAP = ROOT / "scripts" / "bootstrap.py"
 PERLBAL_START = ROOT / "perlbal" / "start"
+MEDIA_START = ROOT / "app" / "start-media"
 STEP_TIMEOUT = 60.0  # every wait and one-shot command is bounded by this
 TRACKER_STATE = "tracker-state.pickle"  # the fake trackers' shared state, in var/
 
@@ -64,6 +67,10 @@ class DevStack:
     @property
     def app_url(self) -> str:
         return self.config.app_url
+
+    @property
+    def media_url(self) -> str:
+        return self.config.media_url
 
     @property
     def trackers(self) -> list[str]:
@@ -108,6 +115,7 @@ class DevStack:
             self._start_memcached()
             self._bootstrap_and_migrate()
             self._start_site()
+            self._start_media()
             self._start_front()
         except BaseException:
             self.stop()
@@ -117,7 +125,8 @@ class DevStack:
     def _check_ports(self) -> None:
         """Refuse to start at all when an address is taken, rather than half-way through."""
         c = self.config
-        wanted = [(LOOPBACK, c.site_port), (LOOPBACK, c.front_port), (LOOPBACK, c.mgmt_port)]
+        ports = (c.site_port, c.media_port, c.front_port, c.mgmt_port)
+        wanted = [(LOOPBACK, port) for port in ports]
         if not c.external:
             wanted += [(LOOPBACK, port) for port in c.tracker_ports]
             wanted += [(address, c.node_port) for address in c.node_addresses]
@@ -219,8 +228,9 @@ class DevStack:
     def _prepare_var(self) -> None:
         self.var.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.var / "logs", ignore_errors=True)
-        shutil.rmtree(self.var / "prometheus", ignore_errors=True)  # counters start at zero
-        (self.var / "prometheus").mkdir()
+        for counters in ("prometheus", "prometheus-media"):  # counters start at zero
+            shutil.rmtree(self.var / counters, ignore_errors=True)
+            (self.var / counters).mkdir()
         if not self.config.external:
             # Every part starts empty with the fake trackers' state, or the database
             # would point at keys no tracker knows.
@@ -345,6 +355,23 @@ class DevStack:
         self.supervisor.start("gunicorn", argv, cwd=ROOT / "app", env=self.site_env())
         self._wait_service("gunicorn", lambda: http_status(LOOPBACK, port, "/healthz") == 200)
 
+    def _start_media(self) -> None:
+        port = self.config.media_port
+        self._say(f"media tier (granian) on {LOOPBACK}:{port}")
+        env = self.site_env()
+        env.update(
+            {
+                "APP_DIR": str(ROOT / "app"),
+                "MEDIA_BIND": f"{LOOPBACK}:{port}",
+                # start-media runs `python -m granian`: this interpreter's.
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+                # Not gunicorn's: gunicorn deletes the files in its own when it starts.
+                "PROMETHEUS_MULTIPROC_DIR": str(self.var / "prometheus-media"),
+            }
+        )
+        self.supervisor.start("media", [str(MEDIA_START)], cwd=ROOT / "app", env=env)
+        self._wait_service("media", lambda: http_status(LOOPBACK, port, "/healthz") == 200)
+
     def _start_front(self) -> None:
         c = self.config
         self._say(f"Perlbal (reproxy) on {LOOPBACK}:{c.front_port}")
@@ -352,9 +379,11 @@ class DevStack:
         env.update(
             {
                 "PERLBAL_BACKENDS": f"{LOOPBACK}:{c.site_port}",
+                "PERLBAL_MEDIA_BACKENDS": f"{LOOPBACK}:{c.media_port}",
                 "PERLBAL_LISTEN": f"{LOOPBACK}:{c.front_port}",
                 "PERLBAL_MGMT_LISTEN": f"{LOOPBACK}:{c.mgmt_port}",
                 "PERLBAL_NODEFILE": str(self.var / "perlbal-app-servers"),
+                "PERLBAL_MEDIA_NODEFILE": str(self.var / "perlbal-media-servers"),
             }
         )
         if c.reproxy_cache_maxsize is not None:
@@ -426,6 +455,8 @@ def _base_env() -> dict[str, str]:
         "MOGILEFS_",
         "MOGSTORED",
         "PERLBAL_",
+        "MEDIA_",
+        "GRANIAN_",
         "DATABASE_URL",
         "CACHE_URL",
         "MEMCACHED_LOCATION",

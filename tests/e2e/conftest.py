@@ -10,6 +10,9 @@ Environment (all optional):
 * ``E2E_MEDIA_URL`` (``/media/``): the site's ``MOGILEFS_MEDIA_URL``.
 * ``E2E_APP_URL``: the app server itself, behind Perlbal (e.g. ``http://app:8000``),
   where the suite reads ``/metrics``; without it those tests are skipped there.
+* ``E2E_MEDIA_TIER_URL``: the media tier itself (e.g. ``http://media:8001``), the app
+  servers Perlbal sends ``/media/`` to, where the reproxy answers are counted; unset,
+  they are looked for at ``E2E_APP_URL`` (a deployment without a media tier).
 * ``E2E_AVATAR_MAX_BYTES`` (5 MiB): the site's ``AVATAR_MAX_BYTES``.
 * ``E2E_REPLICATION_DEADLINE`` (60 s): how long replication may take.
 * ``E2E_MONITOR_DEADLINE`` (60 s): how long the tracker may take to see a node go or return.
@@ -73,6 +76,9 @@ class Target:
     stack: DevStack | None = None  # when the suite started the stack itself
     # gunicorn itself, behind Perlbal (E2E_APP_URL for a stack the suite did not start).
     app_url: str | None = None
+    # The media tier itself, behind Perlbal's media service (E2E_MEDIA_TIER_URL); None: the
+    # app servers answer the requests for stored files too.
+    media_tier_url: str | None = None
     node_hooks: tuple[str, str] | None = None
     tracker_hooks: tuple[str, str] | None = None
     admin: ClusterAdmin = field(init=False)
@@ -171,6 +177,7 @@ def _external_target() -> Target:
         domain,
         media_url=_env("E2E_MEDIA_URL", "/media/"),
         app_url=_env("E2E_APP_URL").rstrip("/") or None,
+        media_tier_url=_env("E2E_MEDIA_TIER_URL").rstrip("/") or None,
         staff=staff if all(staff) else None,
         **_hooks(),
     )
@@ -215,6 +222,7 @@ def _native_target(var_dir: Path) -> Iterator[Target]:
             staff=staff,
             stack=stack,
             app_url=stack.app_url,
+            media_tier_url=stack.media_url,
             # On a cluster given by MOGILEFS_TRACKERS, its nodes and trackers are not ours.
             **(_hooks() if config.external else {}),
         )

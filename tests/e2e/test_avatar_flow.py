@@ -31,9 +31,9 @@ def test_upload_is_served_through_perlbal_with_the_stored_bytes(target: Target, 
     assert set(tracker_bytes(mogile, target.key(links.thumb_url))) == {thumb.content}
 
 
-def serve_counts(app_url: str) -> dict[str, float]:
-    """The serve view's answers so far, by kind, from the app's own /metrics."""
-    text = requests.get(app_url + "/metrics", timeout=10).text
+def serve_counts(url: str) -> dict[str, float]:
+    """The serve view's answers so far, by kind, from an app server's own /metrics."""
+    text = requests.get(url + "/metrics", timeout=10).text
     pattern = r'^mogilefs_serve_responses_total\{kind="(\w+)"\} (\S+)$'
     return {kind: float(value) for kind, value in re.findall(pattern, text, re.M)}
 
@@ -42,17 +42,22 @@ def test_perlbal_fetches_the_bytes_from_a_storage_node_not_from_django(
     target: Target, mogile, user
 ):
     # The other tests would pass just as well if Django streamed every file itself.
-    if target.app_url is None:
-        pytest.skip("set E2E_APP_URL to the app's own address (its /metrics) for this test")
+    # The answers are counted by the servers Perlbal sends /media/ to: the media tier's.
+    answering = target.media_tier_url or target.app_url
+    if answering is None:
+        pytest.skip(
+            "set E2E_MEDIA_TIER_URL (or E2E_APP_URL without a media tier) to the address of "
+            "the app servers that answer /media/ (their /metrics) for this test"
+        )
     client, username = user
     original = images.picture(360, 240, "PNG", seed=11)
     links = upload(client, username, original, "me.png", "image/png")
 
-    # A new file is in no cache: Perlbal asks the app, which answers with storage URLs
-    # (X-REPROXY-URL) and no bytes; Perlbal fetches them from a storage node.
-    before = serve_counts(target.app_url)
+    # A new file is in no cache: Perlbal asks the media tier, which answers with storage
+    # URLs (X-REPROXY-URL) and no bytes; Perlbal fetches them from a storage node.
+    before = serve_counts(answering)
     assert served(client, links.image_url).content == original
-    after = serve_counts(target.app_url)
+    after = serve_counts(answering)
     assert after.get("reproxy", 0) == before.get("reproxy", 0) + 1, (before, after)
     assert after.get("stream", 0) == before.get("stream", 0), (before, after)
     assert set(tracker_bytes(mogile, target.key(links.image_url))) == {original}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,17 @@ from . import compose_file as cf
 pytestmark = pytest.mark.static
 
 STORAGE_NODES = ("mogstored1", "mogstored2", "mogstored3")
-INTERNAL_ONLY = ("mysql", "mogdbsetup", "mogilefsd", *STORAGE_NODES, "memcached", "app")
+INTERNAL_ONLY = (
+    "mysql",
+    "mogdbsetup",
+    "mogilefsd",
+    *STORAGE_NODES,
+    "memcached",
+    "app",
+    "media",
+)
+# What only the app (gunicorn) has: the staff account it creates, and its listener.
+APP_ONLY = {"DJANGO_STAFF_USERNAME", "DJANGO_STAFF_PASSWORD_FILE", "GUNICORN_BIND"}
 
 
 def long_running() -> list[str]:
@@ -143,7 +154,7 @@ def test_the_native_defaults_of_the_description_are_the_loopback_layout() -> Non
 
 
 def test_site_bootstrap_and_tests_share_tracker_domain_and_database() -> None:
-    clients = [cf.environment(s) for s in ("app", "bootstrap", "e2e")]
+    clients = [cf.environment(s) for s in ("app", "media", "bootstrap", "e2e")]
     assert len({(e["MOGILEFS_TRACKERS"], e["MOGILEFS_DOMAIN"]) for e in clients}) == 1
     trackers = [t.split(":") for t in clients[0]["MOGILEFS_TRACKERS"].split(",")]
     assert [host for host, _ in trackers] == ["mogilefsd", "mogilefsd2"]
@@ -166,6 +177,78 @@ def test_site_bootstrap_and_tests_share_tracker_domain_and_database() -> None:
         )
     assert cf.environment("e2e")["E2E_SITE_URL"] == "http://perlbal:8080"
     assert cf.environment("perlbal")["PERLBAL_BACKENDS"] == "app:8000"
+
+
+def _healthcheck_url(name: str) -> str:
+    (url,) = re.findall(r"https?://[^'\"\s]+", " ".join(cf.services()[name]["healthcheck"]["test"]))
+    return url
+
+
+def test_the_media_tier_is_the_app_image_under_start_media() -> None:
+    media, app = cf.services()["media"], cf.services()["app"]
+    assert (media["image"], media["build"]) == (app["image"], app["build"])
+    assert media["command"] == ["start-media"]
+    assert "command" not in app, "app runs the image's default, start"
+    assert media["restart"] == "unless-stopped"
+    dockerfile = (cf.ROOT / "app" / "Dockerfile").read_text()
+    # The image holds the command (the ENTRYPOINT runs it from PATH) and exposes its port.
+    (copied,) = re.findall(r"^COPY (app/entrypoint .*) /usr/local/bin/$", dockerfile, re.M)
+    assert {"app/start", "app/start-media"} <= set(copied.split())
+    assert re.search(r"^EXPOSE .*\b8001\b", dockerfile, re.M)
+
+
+def test_the_media_tier_listens_on_8001_with_a_healthcheck_there() -> None:
+    assert cf.environment("media")["MEDIA_BIND"] == "0.0.0.0:8001"
+    url = urlsplit(_healthcheck_url("media"))
+    assert (url.hostname, url.port, url.path) == ("127.0.0.1", 8001, "/healthz")
+    assert urlsplit(_healthcheck_url("app")).port == 8000
+    assert not cf.services()["media"].get("ports")
+    assert not cf.services()["media"].get("expose")
+    assert set(cf.networks("media")) == {"backend"}
+
+
+def test_the_media_tier_gets_the_site_settings_of_the_app() -> None:
+    app, media = cf.environment("app"), cf.environment("media")
+    assert set(app) >= APP_ONLY
+    assert {k: v for k, v in app.items() if k not in APP_ONLY} == {
+        k: v for k, v in media.items() if k != "MEDIA_BIND"
+    }
+    for key in ("DATABASE_URL", "DJANGO_SECRET_KEY_FILE", "CACHE_URL", "MOGILEFS_REPROXY_FROM"):
+        assert media[key], key
+    assert media["MOGILEFS_REPROXY_FROM"] == cf.static_ips()["perlbal"]
+    # The staff account and the migrations are the app's (app/start); not the media tier's.
+    assert sorted(cf.services()["media"]["secrets"]) == ["django_secret_key", "site_db_password"]
+
+
+def test_the_media_tier_starts_after_the_app_and_before_perlbal() -> None:
+    deps = cf.depends_on("media")
+    assert {name: config["condition"] for name, config in deps.items()} == {
+        "mysql": "service_healthy",
+        "memcached": "service_healthy",
+        "bootstrap": "service_completed_successfully",
+        "app": "service_healthy",  # app/start runs the migrations
+    }
+    perlbal = cf.depends_on("perlbal")
+    for tier in ("app", "media"):
+        # Perlbal's pools hold the tiers' IPs (resolved once by perlbal/start).
+        assert perlbal[tier] == {"condition": "service_healthy", "restart": True}, tier
+
+
+def test_perlbal_sends_media_to_the_media_tier_and_the_rest_to_the_app() -> None:
+    env = cf.environment("perlbal")
+    assert env["PERLBAL_BACKENDS"] == "app:8000"
+    assert env["PERLBAL_MEDIA_BACKENDS"] == "media:8001"
+    # The port Perlbal's media pool uses is the one the media tier listens on.
+    media_port = cf.environment("media")["MEDIA_BIND"].rpartition(":")[2]
+    assert env["PERLBAL_MEDIA_BACKENDS"].rpartition(":")[2] == media_port
+
+
+def test_e2e_reads_metrics_from_both_tiers() -> None:
+    env = cf.environment("e2e")
+    assert env["E2E_APP_URL"] == "http://app:8000"
+    assert env["E2E_MEDIA_TIER_URL"] == "http://media:8001"
+    # E2E_MEDIA_URL is the site's MOGILEFS_MEDIA_URL (a path), not an address.
+    assert "E2E_MEDIA_URL" not in env
 
 
 def test_passwords_are_secrets_with_dev_defaults_that_exist() -> None:

@@ -179,6 +179,7 @@ class Front:
     app: AppServer
     app_port: int
     tmpdir: Path  # Perlbal's TMPDIR: where it would spool anything
+    media: AppServer  # the media tier: the app itself unless PERLBAL_MEDIA_BACKENDS is set
 
     def files_written(self) -> list[Path]:
         return [p for p in self.tmpdir.rglob("*") if p.is_file()]
@@ -229,12 +230,20 @@ class Front:
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    """One app server behind Perlbal (PERLBAL_MEDIA_BACKENDS unset): it answers everything."""
     with contextlib.ExitStack() as stack:
-        yield from _front(tmp_path_factory, stack)
+        yield from _front(tmp_path_factory, stack, media_tier=False)
+
+
+@pytest.fixture(scope="module")
+def tiers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    """A site app server and a media tier of its own (PERLBAL_MEDIA_BACKENDS)."""
+    with contextlib.ExitStack() as stack:
+        yield from _front(tmp_path_factory, stack, media_tier=True)
 
 
 def _front(
-    tmp_path_factory: pytest.TempPathFactory, stack: contextlib.ExitStack
+    tmp_path_factory: pytest.TempPathFactory, stack: contextlib.ExitStack, media_tier: bool
 ) -> Iterator[Front]:
     tmp = tmp_path_factory.mktemp("perlbal-front")
     (tmp / "storage" / "dev1").mkdir(parents=True)
@@ -246,16 +255,24 @@ def _front(
     gone = stack.enter_context(gone_node())
     app = AppServer(storage_port=storage.server_address[1], dead_port=free_port(), gone_port=gone)
     app_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), app.handler())
-    serve(storage)
-    serve(app_server)
+    servers = [storage, app_server]
+    media, tier = app, {}
+    if media_tier:
+        media = AppServer(app.storage_port, app.dead_port, app.gone_port)
+        media_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), media.handler())
+        servers.append(media_server)
+        tier = {"PERLBAL_MEDIA_BACKENDS": f"localhost:{media_server.server_address[1]}"}
+    for server in servers:
+        serve(server)
     port, mgmt_port = free_port(), free_port()
     env = own_environ(
-        # "localhost" checks that names are resolved into the pool's node file.
+        # "localhost" checks that names are resolved into the pools' node files.
         PERLBAL_BACKENDS=f"localhost:{app_server.server_address[1]}",
         PERLBAL_LISTEN=f"127.0.0.1:{port}",
         PERLBAL_MGMT_LISTEN=f"127.0.0.1:{mgmt_port}",
         PERLBAL_NODEFILE=str(tmp / "nodes"),
         TMPDIR=str(tmp / "perlbal-tmp"),
+        **tier,
     )
     (tmp / "perlbal-tmp").mkdir()
     proc = subprocess.Popen(
@@ -263,12 +280,12 @@ def _front(
     )
     try:
         wait_for_port(port, proc)
-        yield Front(port, mgmt_port, app, app_server.server_address[1], tmp / "perlbal-tmp")
+        yield Front(port, mgmt_port, app, app_server.server_address[1], tmp / "perlbal-tmp", media)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-        app_server.shutdown()
-        storage.shutdown()
+        for server in servers:
+            server.shutdown()
 
 
 def test_proxies_to_the_app_and_offers_reproxying(front: Front) -> None:
@@ -300,9 +317,9 @@ def test_a_storage_node_that_never_answers_is_given_up_then_tried_last(front: Fr
 
 def test_reproxy_cache_answers_without_asking_the_app(front: Front) -> None:
     for _ in range(3):
-        status, headers, body = front.get("/cached")
+        status, headers, body = front.get("/media/cached.png")
         assert (status, body, headers["content-type"]) == (200, BLOB, "image/png")
-    assert front.app.requests["/cached"] == 1
+    assert front.app.requests["/media/cached.png"] == 1
 
 
 def test_uploads_stream_to_the_app_and_nothing_is_written_to_disk(front: Front) -> None:
@@ -353,7 +370,9 @@ def test_reuses_its_connection_to_the_app_and_opens_none_ahead(front: Front) -> 
         assert front.get("/")[0] == 200
     assert sum(front.app.requests.values()) == served + 5
     assert front.app.opened - opened <= 1
-    assert front.app.open_now <= 1  # one client at a time: one connection
+    # One client at a time: one connection from each service's pool (site and media, both
+    # to this one app server here), kept alive.
+    assert front.app.open_now <= 2
 
 
 def test_a_query_string_or_a_port_makes_no_new_cache_entry(front: Front) -> None:
@@ -373,17 +392,80 @@ def test_other_urls_keep_their_query_string(front: Front) -> None:
     assert front.app.requests["/?page=2"] == 1
 
 
-def test_management_console_shows_the_service(front: Front) -> None:
-    text = front.manage("show service site")
-    assert "role: reverse_proxy" in text
-    assert f"127.0.0.1:{front.app_port}" in text
-    assert "cache size: " in text and "/10000" in text
+def test_management_console_shows_the_services(front: Front) -> None:
+    site, media = front.manage("show service site"), front.manage("show service media")
+    assert "role: reverse_proxy" in site and "role: reverse_proxy" in media
+    assert f"127.0.0.1:{front.app_port}" in site and f"127.0.0.1:{front.app_port}" in media
+    # The reproxy cache is the media service's: only stored files are cached.
+    assert "cache size: " in media and "/10000" in media
 
 
 def test_parses_headers_in_c(front: Front) -> None:
     # XS enable headers in perlbal.conf (Debian's libperlbal-xs-httpheaders-perl): the
     # tests above ran on the C parser, as the deployed front does.
     assert "headers: installed, enabled" in front.manage("xs")
+
+
+def test_stored_files_go_to_the_media_tier_and_the_rest_to_the_site(tiers: Front) -> None:
+    # MediaRoute: the media service (PERLBAL_MEDIA_BACKENDS) proxies what is under /media/.
+    status, headers, body = tiers.get("/media/tier.png?v=1")
+    assert (status, body, headers["content-type"]) == (200, BLOB, "image/png")
+    assert tiers.media.requests["/media/tier.png"] == 1  # MediaKey still applies
+    assert "reproxy-file" in tiers.media.capabilities[-1]
+    assert (tiers.get("/?page=3")[0], tiers.get("/avatar")[2]) == (200, BLOB)
+    assert tiers.app.requests["/?page=3"] == tiers.app.requests["/avatar"] == 1
+    assert not any(path.startswith("/media/") for path in tiers.app.requests)
+    assert not any(not path.startswith("/media/") for path in tiers.media.requests)
+    # Its reproxy cache is the media service's.
+    assert tiers.get("/media/tier.png")[2] == BLOB
+    assert tiers.media.requests["/media/tier.png"] == 1
+
+
+def test_one_kept_alive_connection_moves_between_the_tiers(tiers: Front) -> None:
+    upload = b"x" * 5000
+    conn = http.client.HTTPConnection("127.0.0.1", tiers.port, timeout=10)
+    try:
+        answers, sockets = [], set()
+        for method, path, body in [
+            ("GET", "/media/one.png", None),
+            ("GET", "/", None),
+            ("POST", "/form", upload),
+            ("GET", "/media/two.png", None),
+            ("GET", "/media/three.png", None),
+            ("GET", "/?again", None),
+        ]:
+            conn.request(method, path, body=body, headers={"Host": "localhost"})
+            response = conn.getresponse()
+            answers.append((path, response.status, response.read()))
+            sockets.add(id(conn.sock))
+    finally:
+        conn.close()
+    hello, digest = b"hello from the app", hashlib.sha256(upload).hexdigest().encode()
+    assert answers == [
+        ("/media/one.png", 200, BLOB),
+        ("/", 200, hello),
+        ("/form", 200, digest),
+        ("/media/two.png", 200, BLOB),
+        ("/media/three.png", 200, BLOB),
+        ("/?again", 200, hello),
+    ]
+    assert len(sockets) == 1  # one connection from start to end
+    for path in ("/media/one.png", "/media/two.png", "/media/three.png"):
+        assert (tiers.media.requests[path], tiers.app.requests[path]) == (1, 0), path
+    for path in ("/", "/form", "/?again"):
+        assert (tiers.app.requests[path], tiers.media.requests[path]) == (1, 0), path
+    assert tiers.app.received["/form"] == len(upload)
+
+
+def test_start_refuses_a_media_backend_it_cannot_resolve(tmp_path: Path) -> None:
+    env = own_environ(
+        PERLBAL_BACKENDS="localhost:8000",
+        PERLBAL_MEDIA_BACKENDS="no-such-media.invalid:8001",
+        PERLBAL_NODEFILE=str(tmp_path / "nodes"),
+    )
+    result = subprocess.run([str(START)], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "PERLBAL_MEDIA_BACKENDS: cannot resolve 'no-such-media.invalid'" in result.stderr
 
 
 def test_start_refuses_a_backend_it_cannot_resolve(tmp_path: Path) -> None:
