@@ -13,17 +13,19 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 
-# What the site, gunicorn, perlbal/start, the fake tracker, the mogile/ and mysql/ scripts
-# and scripts/bootstrap.py read; PYTHONPATH too (the package is installed, the site and
-# the scripts are found from their own directories).
+# What the site, gunicorn, granian (app/start-media), perlbal/start, the fake tracker, the
+# mogile/ and mysql/ scripts and scripts/bootstrap.py read; PYTHONPATH too (the package is
+# installed, the site and the scripts are found from their own directories).
 SETTING_PREFIXES = (
     "AVATAR_",
     "CACHE_URL",
     "DATABASE_",
     "DJANGO_",
     "FAKETRACKER_",
+    "GRANIAN_",
     "GUNICORN_",
     "HEALTHCHECK_",
+    "MEDIA_",
     "MEMCACHED_",
     "MOGILE",  # MOGILEFS_*, MOGILEFSD_*, MOGILE_*
     "MOGSTORED",  # MOGSTORED_*, MOGSTORED<N>_ADDRESS

@@ -1,4 +1,5 @@
-"""WSGI entry point: ``gunicorn avatar_site.wsgi`` (with app/ on the Python path).
+"""WSGI entry point (with app/ on the Python path): the site's gunicorn (``start``) and
+the media tier's granian (``start-media``) both serve it.
 
 Perlbal's requests for avatars it has not cached are answered below Django's request
 cycle (django_mogilefs.wsgi.ReproxyApplication); every other request goes to Django.

@@ -14,6 +14,9 @@ from its cache on a hit, with no Django at all. Building it takes the storage's
 objects, the middleware, the request_started/finished signals) is a fifth of a gunicorn
 worker's CPU for such a request: side by side, 0.46 ms a request this way against 0.60
 ms through Django. WhiteNoise serves static files below Django for the same reason.
+The server around it then weighs more than the answer: the reference deployment runs
+the site a second time under granian, whose request loop costs a third of gunicorn's
+gthread worker, and has Perlbal send it only the requests for stored files.
 
 Only that plain case is answered here, as the serve view answers it: a GET or HEAD
 under ``MOGILEFS_MEDIA_URL`` offering ``reproxy-file``, from a peer in

@@ -38,6 +38,7 @@ def test_the_known_scripts_are_found() -> None:
         "perlbal/start",
         "app/entrypoint",
         "app/start",
+        "app/start-media",
         "mysql/initdb.d/10-databases.sh",
         "standin-images/build",
         "standin-images/mysql/docker-entrypoint.sh",
@@ -69,7 +70,14 @@ def test_shellcheck(script: Path) -> None:
 
 @pytest.mark.parametrize(
     "script",
-    ["mogile/entrypoint", "mogile/healthcheck", "perlbal/start", "app/entrypoint", "app/start"],
+    [
+        "mogile/entrypoint",
+        "mogile/healthcheck",
+        "perlbal/start",
+        "app/entrypoint",
+        "app/start",
+        "app/start-media",
+    ],
 )
 def test_entrypoints_are_executable_and_strict(script: str) -> None:
     path = cf.ROOT / script
