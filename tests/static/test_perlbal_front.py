@@ -6,6 +6,7 @@ node); a plain file server plays the storage node.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import hashlib
@@ -180,6 +181,7 @@ class Front:
     app_port: int
     tmpdir: Path  # Perlbal's TMPDIR: where it would spool anything
     media: AppServer  # the media tier: the app itself unless PERLBAL_MEDIA_BACKENDS is set
+    media_port: int
 
     def files_written(self) -> list[Path]:
         return [p for p in self.tmpdir.rglob("*") if p.is_file()]
@@ -232,18 +234,25 @@ class Front:
 def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     """One app server behind Perlbal (PERLBAL_MEDIA_BACKENDS unset): it answers everything."""
     with contextlib.ExitStack() as stack:
-        yield from _front(tmp_path_factory, stack, media_tier=False)
+        yield from _front(tmp_path_factory, stack, media_tier="same")
 
 
 @pytest.fixture(scope="module")
 def tiers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     """A site app server and a media tier of its own (PERLBAL_MEDIA_BACKENDS)."""
     with contextlib.ExitStack() as stack:
-        yield from _front(tmp_path_factory, stack, media_tier=True)
+        yield from _front(tmp_path_factory, stack, media_tier="own")
+
+
+@pytest.fixture
+def lost_tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    """PERLBAL_MEDIA_BACKENDS names a port nothing listens on (yet): ``media_port``."""
+    with contextlib.ExitStack() as stack:
+        yield from _front(tmp_path_factory, stack, media_tier="down")
 
 
 def _front(
-    tmp_path_factory: pytest.TempPathFactory, stack: contextlib.ExitStack, media_tier: bool
+    tmp_path_factory: pytest.TempPathFactory, stack: contextlib.ExitStack, media_tier: str
 ) -> Iterator[Front]:
     tmp = tmp_path_factory.mktemp("perlbal-front")
     (tmp / "storage" / "dev1").mkdir(parents=True)
@@ -256,12 +265,15 @@ def _front(
     app = AppServer(storage_port=storage.server_address[1], dead_port=free_port(), gone_port=gone)
     app_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), app.handler())
     servers = [storage, app_server]
-    media, tier = app, {}
-    if media_tier:
+    media, media_port, tier = app, app_server.server_address[1], {}
+    if media_tier != "same":
         media = AppServer(app.storage_port, app.dead_port, app.gone_port)
-        media_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), media.handler())
-        servers.append(media_server)
-        tier = {"PERLBAL_MEDIA_BACKENDS": f"localhost:{media_server.server_address[1]}"}
+        media_port = free_port()
+        if media_tier == "own":
+            servers.append(
+                http.server.ThreadingHTTPServer(("127.0.0.1", media_port), media.handler())
+            )
+        tier = {"PERLBAL_MEDIA_BACKENDS": f"localhost:{media_port}"}
     for server in servers:
         serve(server)
     port, mgmt_port = free_port(), free_port()
@@ -280,7 +292,15 @@ def _front(
     )
     try:
         wait_for_port(port, proc)
-        yield Front(port, mgmt_port, app, app_server.server_address[1], tmp / "perlbal-tmp", media)
+        yield Front(
+            port,
+            mgmt_port,
+            app,
+            app_server.server_address[1],
+            tmp / "perlbal-tmp",
+            media,
+            media_port,
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -455,6 +475,36 @@ def test_one_kept_alive_connection_moves_between_the_tiers(tiers: Front) -> None
     for path in ("/", "/form", "/?again"):
         assert (tiers.app.requests[path], tiers.media.requests[path]) == (1, 0), path
     assert tiers.app.received["/form"] == len(upload)
+
+
+def test_while_the_media_tier_is_down_the_site_answers_stored_files(lost_tier: Front) -> None:
+    # Stock Perlbal keeps a request waiting for a server that refuses every connect until
+    # the client's idle timeout (30 s): here the site's app servers answer it instead.
+    paths = [f"/media/while-down-{i}.png" for i in range(6)]
+    with concurrent.futures.ThreadPoolExecutor(len(paths)) as pool:
+        answers = list(pool.map(lambda path: lost_tier.get(path, timeout=5), paths))
+    assert [(status, body) for status, _, body in answers] == [(200, BLOB)] * len(paths)
+    assert [lost_tier.app.requests[path] for path in paths] == [1] * len(paths)
+    assert lost_tier.get("/", timeout=5)[2] == b"hello from the app"
+
+    # Once the tier answers again, stored files go back to it (Perlbal retries a server
+    # a second after it failed).
+    media = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", lost_tier.media_port), lost_tier.media.handler()
+    )
+    serve(media)
+    try:
+        deadline = time.monotonic() + 10
+        while not lost_tier.media.requests:
+            assert time.monotonic() < deadline, "the media tier was never used again"
+            assert lost_tier.get(f"/media/back-{time.monotonic()}.png", timeout=5)[2] == BLOB
+            time.sleep(0.2)
+        before = sum(lost_tier.app.requests.values())
+        for i in range(3):
+            assert lost_tier.get(f"/media/after-{i}.png", timeout=5)[2] == BLOB
+        assert sum(lost_tier.app.requests.values()) == before
+    finally:
+        media.shutdown()
 
 
 def test_start_refuses_a_media_backend_it_cannot_resolve(tmp_path: Path) -> None:

@@ -31,6 +31,13 @@ move is Perlbal's own (the service's adopt_base_client, which a selector service
 uses), done before the service looks at its reproxy cache or asks for a backend,
 so the reproxy cache used is the media service's.
 
+While the media service cannot reach any of its servers (the last connect to
+each failed, within the second Perlbal waits before trying one again), its
+requests go to the site service instead, whose app servers answer them too,
+only more slowly; so do the GET and HEAD requests waiting in its queue when the
+last server fails, which would otherwise wait for a server until the client's
+idle timeout. A request with a body stays where it is.
+
 Perlbal's stock way, a selector service with the Vpaths plugin, hands every
 request over and back again; on Perl 5.10 or later each hand-over re-locks the
 client's hash, which doubled the front's CPU per request for stored files.
@@ -44,7 +51,55 @@ use Perlbal;
 our $MEDIA = 'media';
 our $SITE  = 'site';
 
-sub load { return 1; }
+my @QUEUES = qw(waiting_clients_highpri waiting_clients waiting_clients_lowpri);
+
+# Whether none of the service's servers can be reached now: no idle connection to one,
+# and every one of them is in Perlbal's no-retry-yet list after a failed connect.
+# (The usual case, no failed connect, costs one look at an empty hash.)
+sub unreachable {
+    my Perlbal::Service $svc = shift;
+    my $failed = $svc->{backend_no_spawn};
+    return 0 unless $failed && %$failed;
+    my $pool = $svc->{pool} or return 0;
+    return 0 if !$pool->{node_count} || grep { !$_->{closed} } @{$svc->{bored_backends}};
+    return !grep { !$failed->{"$_->[0]:$_->[1]"} } @{$pool->{nodes}};
+}
+
+# The GET and HEAD requests waiting for one of the media service's servers, to the site.
+sub hand_over_waiting {
+    my ($media, $site) = @_;
+    my @moved;
+    for my $queue (@QUEUES) {
+        my @kept;
+        for my $client (@{$media->{$queue}}) {
+            next if $client->{closed};
+            if ($client->{request_body_length} || $client->{content_length_remain}) {
+                push @kept, $client;
+                next;
+            }
+            push @moved, $client;
+            $media->{waiting_client_count}--;
+            delete $media->{waiting_client_map}{$client->{fd}};
+        }
+        @{$media->{$queue}} = @kept;
+    }
+    $site->adopt_base_client($_) for @moved;
+}
+
+sub load {
+    my $note_bad = \&Perlbal::Service::note_bad_backend_connect;
+    no warnings 'redefine';
+    *Perlbal::Service::note_bad_backend_connect = sub {
+        my Perlbal::Service $svc = $_[0];
+        my @result = $note_bad->(@_);
+        if ($svc->{name} eq $MEDIA && unreachable($svc)) {
+            my $site = Perlbal->service($SITE);
+            hand_over_waiting($svc, $site) if $site;
+        }
+        return @result;
+    };
+    return 1;
+}
 
 sub register {
     my ($class, $svc) = @_;
@@ -54,8 +109,12 @@ sub register {
         my $hd = $client && $client->{req_headers} or return 0;
         my $uri = $hd->request_uri;
         my $want = (defined $uri && index($uri, $prefix) == 0) ? $MEDIA : $SITE;
-        return 0 if $client->{service}{name} eq $want;
         my $target = Perlbal->service($want) or return 0;
+        if ($want eq $MEDIA && unreachable($target)) {
+            $want = $SITE;
+            $target = Perlbal->service($SITE) or return 0;
+        }
+        return 0 if $client->{service}{name} eq $want;
         $target->adopt_base_client($client);   # handles this request, and the next
         return 1;    # this service stops here
     });
