@@ -270,6 +270,13 @@ class DevStack:
     def start_tracker(self, index: int) -> None:
         self._start_tracker(index)
 
+    def stop_media(self) -> None:
+        """Stop the media tier: Perlbal then sends /media/ to gunicorn."""
+        self.supervisor.stop("media")
+
+    def start_media(self) -> None:
+        self._start_media()
+
     def _start_nodes(self) -> None:
         from cluster_description import DescriptionError, load
         from django_mogilefs.testing import StorageNode

@@ -23,6 +23,8 @@ Environment (all optional):
   ``docker compose stop mogstored2``); without them that test is skipped there.
 * ``E2E_TRACKER_STOP`` / ``E2E_TRACKER_START``: the same for one of the trackers
   (``MOGILEFS_TRACKERS`` must list at least two).
+* ``E2E_MEDIA_TIER_STOP`` / ``E2E_MEDIA_TIER_START``: the same for the media tier (all
+  of its servers).
 * ``E2E_SCREENSHOT_DIR``: where the browser test also saves its screenshots
   (``make screenshots`` uses docs/screenshots).
 """
@@ -81,6 +83,7 @@ class Target:
     media_tier_url: str | None = None
     node_hooks: tuple[str, str] | None = None
     tracker_hooks: tuple[str, str] | None = None
+    media_tier_hooks: tuple[str, str] | None = None
     admin: ClusterAdmin = field(init=False)
 
     def __post_init__(self) -> None:
@@ -143,6 +146,28 @@ class Target:
             subprocess.run(self.tracker_hooks[1], shell=True, check=True, timeout=120)
 
 
+    # -- the media tier going away -------------------------------------------------------
+
+    @property
+    def can_stop_the_media_tier(self) -> bool:
+        return self.media_tier_hooks is not None or (
+            self.stack is not None and self.media_tier_url is not None
+        )
+
+    def stop_the_media_tier(self) -> None:
+        """Stop the media tier (or run E2E_MEDIA_TIER_STOP)."""
+        if self.media_tier_hooks is None:
+            self.stack.stop_media()
+        else:
+            subprocess.run(self.media_tier_hooks[0], shell=True, check=True, timeout=120)
+
+    def start_the_media_tier(self) -> None:
+        if self.media_tier_hooks is None:
+            self.stack.start_media()
+        else:
+            subprocess.run(self.media_tier_hooks[1], shell=True, check=True, timeout=120)
+
+
 def wait_until(
     what: str, check: Callable[[], object], deadline: float, interval: float = 0.25
 ) -> object:
@@ -187,9 +212,11 @@ def _hooks() -> dict[str, tuple[str, str] | None]:
     """The E2E_*_STOP / E2E_*_START commands, for nodes and trackers not started here."""
     node = (_env("E2E_STORAGE_NODE_STOP"), _env("E2E_STORAGE_NODE_START"))
     tracker = (_env("E2E_TRACKER_STOP"), _env("E2E_TRACKER_START"))
+    media = (_env("E2E_MEDIA_TIER_STOP"), _env("E2E_MEDIA_TIER_START"))
     return {
         "node_hooks": node if all(node) else None,
         "tracker_hooks": tracker if all(tracker) else None,
+        "media_tier_hooks": media if all(media) else None,
     }
 
 

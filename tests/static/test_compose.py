@@ -249,6 +249,9 @@ def test_e2e_reads_metrics_from_both_tiers() -> None:
     assert env["E2E_MEDIA_TIER_URL"] == "http://media:8001"
     # E2E_MEDIA_URL is the site's MOGILEFS_MEDIA_URL (a path), not an address.
     assert "E2E_MEDIA_URL" not in env
+    # The media-tier-down test stops the media container itself, by its compose name.
+    assert env["E2E_MEDIA_TIER_STOP"].endswith("docker_container.py stop mogilefs-django-media-1")
+    assert env["E2E_MEDIA_TIER_START"].endswith("docker_container.py start mogilefs-django-media-1")
 
 
 def test_passwords_are_secrets_with_dev_defaults_that_exist() -> None:
