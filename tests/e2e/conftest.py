@@ -145,7 +145,6 @@ class Target:
         else:
             subprocess.run(self.tracker_hooks[1], shell=True, check=True, timeout=120)
 
-
     # -- the media tier going away -------------------------------------------------------
 
     @property

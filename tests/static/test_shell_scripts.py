@@ -13,6 +13,15 @@ from . import compose_file as cf
 pytestmark = pytest.mark.static
 
 SKIP = {".git", ".venv", "node_modules", "var"}
+# What the images run: they must fail loudly, not half-way.
+ENTRYPOINTS = [
+    "mogile/entrypoint",
+    "mogile/healthcheck",
+    "perlbal/start",
+    "app/entrypoint",
+    "app/start",
+    "app/start-media",
+]
 
 
 def shell_scripts() -> list[Path]:
@@ -32,13 +41,7 @@ def shell_scripts() -> list[Path]:
 
 def test_the_known_scripts_are_found() -> None:
     found = {str(p.relative_to(cf.ROOT)) for p in shell_scripts()}
-    expected = {
-        "mogile/entrypoint",
-        "mogile/healthcheck",
-        "perlbal/start",
-        "app/entrypoint",
-        "app/start",
-        "app/start-media",
+    expected = set(ENTRYPOINTS) | {
         "mysql/initdb.d/10-databases.sh",
         "standin-images/build",
         "standin-images/mysql/docker-entrypoint.sh",
@@ -68,17 +71,7 @@ def test_shellcheck(script: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(
-    "script",
-    [
-        "mogile/entrypoint",
-        "mogile/healthcheck",
-        "perlbal/start",
-        "app/entrypoint",
-        "app/start",
-        "app/start-media",
-    ],
-)
+@pytest.mark.parametrize("script", ENTRYPOINTS)
 def test_entrypoints_are_executable_and_strict(script: str) -> None:
     path = cf.ROOT / script
     assert path.stat().st_mode & 0o111, f"{script} is not executable"
