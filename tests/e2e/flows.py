@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import requests
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.exceptions import UnknownKeyError
@@ -23,6 +25,13 @@ def served(client: SiteClient, url: str) -> requests.Response:
     # Perlbal consumed the reproxy headers; storage URLs never reach the browser.
     assert not {"x-reproxy-url", "x-reproxy-cache-for"} & {h.lower() for h in response.headers}
     return response
+
+
+def serve_counts(url: str) -> dict[str, float]:
+    """The serve view's answers so far, by kind, from an app server's own /metrics."""
+    text = requests.get(url + "/metrics", timeout=10).text
+    pattern = r'^mogilefs_serve_responses_total\{kind="(\w+)"\} (\S+)$'
+    return {kind: float(value) for kind, value in re.findall(pattern, text, re.M)}
 
 
 def tracker_bytes(mogile: MogileFSClient, key: str) -> list[bytes]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
-import requests
 
 from e2e import images
 from e2e.conftest import REPLICATION_DEADLINE, Target, wait_until
-from e2e.flows import key_unknown, served, tracker_bytes, upload
+from e2e.flows import key_unknown, serve_counts, served, tracker_bytes, upload
 
 pytestmark = pytest.mark.e2e
 
@@ -29,13 +27,6 @@ def test_upload_is_served_through_perlbal_with_the_stored_bytes(target: Target, 
     assert thumb.headers["Content-Type"] == "image/jpeg"
     assert thumb.content[:3] == b"\xff\xd8\xff"
     assert set(tracker_bytes(mogile, target.key(links.thumb_url))) == {thumb.content}
-
-
-def serve_counts(url: str) -> dict[str, float]:
-    """The serve view's answers so far, by kind, from an app server's own /metrics."""
-    text = requests.get(url + "/metrics", timeout=10).text
-    pattern = r'^mogilefs_serve_responses_total\{kind="(\w+)"\} (\S+)$'
-    return {kind: float(value) for kind, value in re.findall(pattern, text, re.M)}
 
 
 def test_perlbal_fetches_the_bytes_from_a_storage_node_not_from_django(

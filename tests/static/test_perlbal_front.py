@@ -251,6 +251,13 @@ def lost_tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
         yield from _front(tmp_path_factory, stack, media_tier="down")
 
 
+@pytest.fixture
+def gone_tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    """PERLBAL_MEDIA_BACKENDS names a port whose connections never complete."""
+    with contextlib.ExitStack() as stack:
+        yield from _front(tmp_path_factory, stack, media_tier="gone")
+
+
 def _front(
     tmp_path_factory: pytest.TempPathFactory, stack: contextlib.ExitStack, media_tier: str
 ) -> Iterator[Front]:
@@ -268,7 +275,7 @@ def _front(
     media, media_port, tier = app, app_server.server_address[1], {}
     if media_tier != "same":
         media = AppServer(app.storage_port, app.dead_port, app.gone_port)
-        media_port = free_port()
+        media_port = stack.enter_context(gone_node()) if media_tier == "gone" else free_port()
         if media_tier == "own":
             servers.append(
                 http.server.ThreadingHTTPServer(("127.0.0.1", media_port), media.handler())
@@ -505,6 +512,18 @@ def test_while_the_media_tier_is_down_the_site_answers_stored_files(lost_tier: F
         assert sum(lost_tier.app.requests.values()) == before
     finally:
         media.shutdown()
+
+
+def test_a_media_tier_that_is_gone_is_given_up_after_a_second(gone_tier: Front) -> None:
+    # A stopped container's address answers nothing: Perlbal alone would hold the request
+    # until the client's idle timeout (30 s). MediaRoute fails the connect after 1 s.
+    paths = [f"/media/gone-{i}.png" for i in range(4)]
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(len(paths)) as pool:
+        answers = list(pool.map(lambda path: gone_tier.get(path, timeout=10), paths))
+    assert [(status, body) for status, _, body in answers] == [(200, BLOB)] * len(paths)
+    assert time.monotonic() - started < 5
+    assert [gone_tier.app.requests[path] for path in paths] == [1] * len(paths)
 
 
 def test_start_refuses_a_media_backend_it_cannot_resolve(tmp_path: Path) -> None:

@@ -32,7 +32,9 @@ uses), done before the service looks at its reproxy cache or asks for a backend,
 so the reproxy cache used is the media service's.
 
 While the media service cannot reach any of its servers (the last connect to
-each failed, within the second Perlbal waits before trying one again), its
+each failed, within the second Perlbal waits before trying one again; a connect
+still pending after C<PERLBAL_MEDIA_CONNECT_TIMEOUT> seconds, default 1, counts as
+failed, as for a stopped container whose address answers nothing), its
 requests go to the site service instead, whose app servers answer them too,
 only more slowly; so do the GET and HEAD requests waiting in its queue when the
 last server fails, which would otherwise wait for a server until the client's
@@ -46,10 +48,12 @@ client's hash, which doubled the front's CPU per request for stored files.
 
 use strict;
 use warnings;
+use Danga::Socket;
 use Perlbal;
 
 our $MEDIA = 'media';
 our $SITE  = 'site';
+our $ConnectTimeout = $ENV{PERLBAL_MEDIA_CONNECT_TIMEOUT} || 1;
 
 my @QUEUES = qw(waiting_clients_highpri waiting_clients waiting_clients_lowpri);
 
@@ -86,9 +90,30 @@ sub hand_over_waiting {
     $site->adopt_base_client($_) for @moved;
 }
 
+my $installed = 0;
+
 sub load {
+    return 1 if $installed++;
     my $note_bad = \&Perlbal::Service::note_bad_backend_connect;
+    my $add_pending = \&Perlbal::Service::add_pending_connect;
     no warnings 'redefine';
+    # Perlbal gives up a connect that hangs only when it next spawns a backend, 5 s on,
+    # and then not as a failure: a media server that is gone would hold every request.
+    *Perlbal::Service::add_pending_connect = sub {
+        my ($svc, $be) = @_;
+        my @result = $add_pending->(@_);
+        if ($svc->{name} eq $MEDIA && $be) {
+            Danga::Socket->AddTimer($ConnectTimeout, sub {
+                my $pending = $svc->{pending_connects}{$be->{ipport}};
+                return unless $pending && $pending == $be && !$be->{closed};
+                return unless $be->{state} eq 'connecting';
+                Perlbal::log('warning', "media: $be->{ipport} did not connect in ${ConnectTimeout}s");
+                $svc->note_bad_backend_connect($be, 1);
+                $be->close('connect_timeout');
+            });
+        }
+        return @result;
+    };
     *Perlbal::Service::note_bad_backend_connect = sub {
         my Perlbal::Service $svc = $_[0];
         my @result = $note_bad->(@_);
