@@ -65,7 +65,7 @@ class StackConfig:
         return f"http://{LOOPBACK}:{self.site_port}"
 
     @property
-    def media_url(self) -> str:
+    def media_tier_url(self) -> str:
         """The media tier (granian), behind Perlbal's media service."""
         return f"http://{LOOPBACK}:{self.media_port}"
 

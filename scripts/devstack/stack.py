@@ -69,8 +69,8 @@ class DevStack:
         return self.config.app_url
 
     @property
-    def media_url(self) -> str:
-        return self.config.media_url
+    def media_tier_url(self) -> str:
+        return self.config.media_tier_url
 
     @property
     def trackers(self) -> list[str]:

@@ -248,7 +248,7 @@ def _native_target(var_dir: Path) -> Iterator[Target]:
             staff=staff,
             stack=stack,
             app_url=stack.app_url,
-            media_tier_url=stack.media_url,
+            media_tier_url=stack.media_tier_url,
             # On a cluster given by MOGILEFS_TRACKERS, its nodes and trackers are not ours.
             **(_hooks() if config.external else {}),
         )

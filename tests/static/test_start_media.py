@@ -5,13 +5,13 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from devstack.net import free_port
 from ownenv import own_environ
 
 from . import compose_file as cf
@@ -19,12 +19,6 @@ from . import compose_file as cf
 pytestmark = pytest.mark.static
 
 START_MEDIA = cf.ROOT / "app" / "start-media"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def media_env(tmp_path: Path, **settings: str) -> dict[str, str]:
