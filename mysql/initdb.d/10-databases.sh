@@ -4,9 +4,13 @@
 # mogdbsetup only has to create the schema: its own GRANT ... IDENTIFIED BY fails
 # on MySQL 8. The passwords come from files (compose secrets).
 #
-# The tracker's database is utf8mb4_bin: MogileFS keys are byte strings, and with a
-# case- or accent-insensitive collation "Avatar.png" and "avatar.png" would be the
-# same key (the second upload silently replacing the first).
+# The tracker's database gets a binary NO PAD collation: MogileFS keys are byte
+# strings, and with a case- or accent-insensitive collation "Avatar.png" and
+# "avatar.png" would be one key, and with a PAD SPACE one (utf8mb4_bin) "a.jpg" and
+# "a.jpg " would: the second upload silently replacing the first. MySQL 8 calls it
+# utf8mb4_0900_bin, MariaDB (10.2 and later) utf8mb4_nopad_bin; the server says which
+# it has. mogdbsetup creates the tables without a collation of their own, so they
+# inherit this one.
 
 _initdb_secret() {
     local file=$1
@@ -32,7 +36,22 @@ _initdb_database() {
     echo "initdb: database ${name} and user ${user} ready"
 }
 
+_initdb_nopad_collation() {
+    local collation
+    collation="$(docker_process_sql --database=mysql --skip-column-names <<-SQL
+		SELECT COLLATION_NAME FROM information_schema.COLLATIONS
+		WHERE COLLATION_NAME IN ('utf8mb4_0900_bin', 'utf8mb4_nopad_bin')
+		ORDER BY COLLATION_NAME LIMIT 1;
+	SQL
+    )"
+    [[ -n $collation ]] || {
+        echo "initdb: this server has neither utf8mb4_0900_bin nor utf8mb4_nopad_bin" >&2
+        return 1
+    }
+    printf '%s' "$collation"
+}
+
 _initdb_database "${MOGILEFS_DB_NAME:-mogilefs}" "${MOGILEFS_DB_USER:-mogile}" \
-    "${MOGILEFS_DB_PASSWORD_FILE:-/run/secrets/mogilefs_db_password}" utf8mb4_bin
+    "${MOGILEFS_DB_PASSWORD_FILE:-/run/secrets/mogilefs_db_password}" "$(_initdb_nopad_collation)"
 _initdb_database "${SITE_DB_NAME:-avatars}" "${SITE_DB_USER:-avatars}" \
     "${SITE_DB_PASSWORD_FILE:-/run/secrets/site_db_password}" ""

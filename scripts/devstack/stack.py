@@ -40,7 +40,7 @@ BOOTSTRAP = ROOT / "scripts" / "bootstrap.py"
 PERLBAL_START = ROOT / "perlbal" / "start"
 MEDIA_START = ROOT / "app" / "start-media"
 STEP_TIMEOUT = 60.0  # every wait and one-shot command is bounded by this
-TRACKER_STATE = "tracker-state.pickle"  # the fake trackers' shared state, in var/
+TRACKER_STATE = "tracker-state.sqlite3"  # the fake trackers' shared database, in var/
 
 
 class StackError(RuntimeError):
@@ -256,7 +256,7 @@ class DevStack:
                 "django_mogilefs.testing.faketracker",
                 "--listen",
                 f"{LOOPBACK}:{port}",
-                "--state-file",
+                "--database",
                 str(self.var / TRACKER_STATE),
                 *self.config.tracker_args,
             ]

@@ -74,6 +74,15 @@ def parse_response(line: bytes) -> dict[str, str]:
 
     Argument order is random on the real server, so the result is a plain dict.
     """
+    ok, value = decode_response(line)
+    if ok:
+        return value  # type: ignore[return-value]
+    code, message, _ = value
+    raise tracker_error(code, message)
+
+
+def decode_response(line: bytes) -> tuple[bool, dict[str, str] | tuple[str, str, str | None]]:
+    """``(True, args)`` for ``OK``, ``(False, (code, message, callid))`` for ``ERR``."""
     try:
         text = line.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError as exc:
@@ -82,14 +91,15 @@ def parse_response(line: bytes) -> dict[str, str]:
         rest = text[2:]
         if rest and not rest.startswith(" "):
             raise ProtocolError(f"Malformed tracker response: {text[:80]!r}")
-        return dict(parse_qsl(rest.strip(), keep_blank_values=True, strict_parsing=False))
+        return True, dict(parse_qsl(rest.strip(), keep_blank_values=True, strict_parsing=False))
     if text.startswith("ERR "):
         parts = text.split(" ", 3)
         code = parts[1] if len(parts) > 1 else ""
-        message = unquote_plus(parts[2]) if len(parts) > 2 else code
         if not code:
             raise ProtocolError(f"Malformed tracker error: {text[:80]!r}")
-        raise tracker_error(code, message)
+        message = unquote_plus(parts[2]) if len(parts) > 2 else code
+        callid = unquote_plus(parts[3]) if len(parts) > 3 else None
+        return False, (code, message, callid)
     raise ProtocolError(f"Unexpected tracker response: {text[:80]!r}")
 
 

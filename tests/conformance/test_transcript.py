@@ -59,8 +59,7 @@ from pathlib import Path
 
 import pytest
 from django_mogilefs.testing.cluster import MogileCluster, start_fake_cluster
-from django_mogilefs.testing.faketracker.client import TrackerClient
-from django_mogilefs.testing.faketracker.protocol import parse_reply
+from django_mogilefs.testing.faketracker.client import TrackerClient, parse_reply
 
 from conformance import transcript
 from conformance.transcript import Exchange, HttpStep, Note, RawExchange, Step
@@ -257,8 +256,7 @@ class Replay:
         return problems
 
     def hint(self, expected: str) -> None:
-        with self.tracker.state.lock:
-            self.tracker.state.placement_hints.clear()
+        self.tracker.clear_placement_hints()
         reply = parse_reply(expected)
         if reply.ok:
             args = reply.args

@@ -17,8 +17,7 @@ import pytest
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.exceptions import ChecksumMismatchError
 from django_mogilefs.testing.cluster import MogileCluster
-from django_mogilefs.testing.faketracker.client import TrackerClient
-from django_mogilefs.testing.faketracker.protocol import Reply
+from django_mogilefs.testing.faketracker.client import Reply, TrackerClient
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """The fake tracker's command semantics, without storage nodes.
 
-Devices are made "writeable" (and their hosts "reachable") by setting the monitor's
-observations directly, so the placement rules can be tested without HTTP.
+Devices are made "writeable" (and their hosts "reachable") by recording a monitor
+observation (``FakeTracker.observe``), so the placement rules can be tested without HTTP.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 from django_mogilefs.testing.faketracker import FakeTracker, TrackerClient
+from django_mogilefs.testing.faketracker.client import Reply, parse_reply
 from django_mogilefs.testing.faketracker.files import parse_checksum
-from django_mogilefs.testing.faketracker.protocol import Reply, parse_reply
-from django_mogilefs.testing.faketracker.state import FileRow
-from django_mogilefs.testing.faketracker.workers import Reaper, replicate_to
+from django_mogilefs.testing.faketracker.policy import replicate_to
+from django_mogilefs.testing.faketracker.workers import Reaper
 
 pytestmark = pytest.mark.unit
 
@@ -24,8 +24,9 @@ class Fake:
     """A tracker that is never started: commands run through ``execute``."""
 
     def __init__(self) -> None:
-        self.tracker = FakeTracker()
-        self.state = self.tracker.state
+        self.tracker = FakeTracker(reaper_delay=0)
+        self.tracker.startup_self_test()
+        self.store = self.tracker.store
 
     def __call__(self, line: str) -> Reply:
         return parse_reply(self.tracker.execute(line))
@@ -37,9 +38,7 @@ class Fake:
 
     def writeable(self, *devids: int, mb_total: int = 1000, mb_used: int = 100) -> None:
         for devid in devids:
-            dev = self.state.devices[devid]
-            dev.observed, dev.mb_total, dev.mb_used = "writeable", mb_total, mb_used
-            self.state.hosts[dev.hostid].observed = "reachable"
+            self.tracker.observe(devid, "writeable", mb_total=mb_total, mb_used=mb_used)
 
 
 @pytest.fixture
@@ -98,19 +97,18 @@ def test_no_devices_until_one_is_observed_writeable(fake: Fake) -> None:
 )
 def test_create_open_skips_unusable_devices(fake: Fake, spoil: str) -> None:
     add_hosts(fake, {1: [1], 2: [2]})
-    dev = fake.state.devices[1]
     if spoil == "host down":
         fake.ok("update_host host=h1&status=down")
     elif spoil == "device readonly":
         fake.ok("set_state host=h1&device=1&state=readonly")
     elif spoil == "unreachable":
-        dev.observed = "unreachable"
+        fake.tracker.observe(1, "unreachable")
     elif spoil == "host unreachable":  # the monitor timed out on the host ("gone")
-        fake.state.hosts[1].observed = "unreachable"
+        fake.tracker.observations.set_host(1, "unreachable")
         devices = fake.ok("get_devices devid=1")
         assert devices["dev1_observed_state"] == "writeable", "the device row is untouched"
     else:
-        dev.mb_used = dev.mb_total - 50  # below min_free_space (100 MB)
+        fake.writeable(1, mb_total=1000, mb_used=950)  # below min_free_space (100 MB)
     devids = {fake.ok("create_open domain=d&key=k")["devid"] for _ in range(20)}
     assert devids == {"2"}
 
@@ -120,7 +118,7 @@ def test_multi_dest_gives_one_device_per_host(fake: Fake) -> None:
     for _ in range(20):
         args = fake.ok("create_open domain=d&key=k&multi_dest=1")
         assert args["dev_count"] == "3"
-        hosts = {fake.state.devices[int(args[f"devid_{n}"])].hostid for n in (1, 2, 3)}
+        hosts = {fake.store.device(int(args[f"devid_{n}"])).hostid for n in (1, 2, 3)}
         assert hosts == {1, 2, 3}
         for n in (1, 2, 3):
             devid = args[f"devid_{n}"]
@@ -153,13 +151,22 @@ def test_close_without_key_discards_the_upload(fake: Fake) -> None:
     close = f"create_close domain=d&fid={args['fid']}&devid=1&path={args['path']}"
     assert fake(close).ok
     assert fake(close).code == "no_temp_file"
-    assert fake.state.delete_queue[int(args["fid"])].devids == {1}
+    fid = int(args["fid"])
+    assert fake.store.queue_row("file_to_delete2", fid) is not None
+    assert fake.store.devids(fid) == [1], "the node's copy is left for the delete job"
     assert fake(close + "x").code == "bogus_args"
 
 
-def add_file(fake: Fake, key: str, fid: int) -> None:
-    fake.state.files[fid] = FileRow(fid, 1, key, 3, 1, [1])
-    fake.state.keys[(1, key)] = fid
+def add_file(
+    fake: Fake, key: str, fid: int, devids: tuple[int, ...] = (1,), classid: int = 1
+) -> None:
+    db = fake.store.db
+    db.execute(
+        "INSERT INTO file (fid, dmid, dkey, length, classid, devcount) VALUES (?, 1, ?, 3, ?, ?)",
+        (fid, db.key_param(key), classid, len(devids)),
+    )
+    for devid in devids:
+        db.execute("INSERT INTO file_on (fid, devid) VALUES (?, ?)", (fid, devid))
 
 
 def test_list_keys_sorts_pages_and_errors(fake: Fake) -> None:
@@ -230,24 +237,37 @@ def test_replication_policy(
     fake: Fake, policy: str, mindevcount: int, on: list[int], expected: str
 ) -> None:
     add_hosts(fake, {1: [1, 4], 2: [2], 3: [3]})
-    fake.ok(f"create_class domain=d&class=c&mindevcount={mindevcount}&replpolicy={policy}")
-    row = FileRow(10, 1, "k", 3, 2, on)
+    devices = fake.tracker.view().devices
+    on_devs = [devices[d] for d in on]
     for _ in range(10):
-        dest = replicate_to(fake.state, row, set(), random.Random())
+        request = replicate_to(policy, mindevcount, on_devs, devices, set(), random.Random())
         if expected == "happy":
-            assert dest == "happy"
-        elif expected == "other host":
-            assert dest not in (None, "happy") and dest.hostid not in {1}
+            assert request.happy and not request.too_happy
+            continue
+        dest = (request.ideal or request.desperate)[0]
+        if expected == "other host":
+            assert dest.hostid != 1
         else:
-            assert dest not in (None, "happy") and dest.devid not in on
+            assert dest.devid not in on
+
+
+def test_a_file_with_more_copies_than_its_class_is_too_happy(fake: Fake) -> None:
+    add_hosts(fake, {1: [1], 2: [2], 3: [3]})
+    devices = fake.tracker.view().devices
+    request = replicate_to(
+        "MultipleHosts()", 2, list(devices.values()), devices, set(), random.Random()
+    )
+    assert request.too_happy
 
 
 def test_replication_has_no_suggestion_when_no_other_host_is_writeable(fake: Fake) -> None:
     add_hosts(fake, {1: [1], 2: [2], 3: [3]})
-    fake.ok("create_class domain=d&class=c&mindevcount=3")
-    fake.state.devices[3].observed = "unreachable"
-    row = FileRow(10, 1, "k", 3, 2, [1, 2])
-    assert replicate_to(fake.state, row, set(), random.Random()) is None
+    fake.tracker.observe(3, "unreachable")
+    devices = fake.tracker.view().devices
+    request = replicate_to(
+        "MultipleHosts()", 3, [devices[1], devices[2]], devices, set(), random.Random()
+    )
+    assert request.no_answer
 
 
 # ---------------------------------------------------------------------------- over TCP
@@ -321,9 +341,10 @@ def test_file_debug_shows_tempfile_rows(fake: Fake) -> None:
 
 def test_reaper_forgets_copies_on_dead_devices(fake: Fake) -> None:
     add_hosts(fake, {1: [1], 2: [2]})
-    add_file(fake, "k", 10)
-    fake.state.files[10].devids = [1, 2]
+    add_file(fake, "k", 10, devids=(1, 2))
     fake.ok("set_state host=h2&device=2&state=dead")
     Reaper(fake.tracker).run_once()
-    assert fake.ok("file_info domain=d&key=k&devices=1")["devids"] == "1"
-    assert 10 in fake.state.replicate_queue
+    info = fake.ok("file_info domain=d&key=k&devices=1")
+    assert info["devids"] == "1"
+    assert info["devcount"] == "2", "as the real reaper, it leaves devcount to the replicator"
+    assert fake.store.queue_row("file_to_replicate", 10) is not None

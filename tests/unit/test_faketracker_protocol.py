@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 
 import pytest
+from django_mogilefs.exceptions import ProtocolError
+from django_mogilefs.protocol import encode_request
+from django_mogilefs.testing.faketracker.client import parse_reply
 from django_mogilefs.testing.faketracker.protocol import (
     decode_url_args,
-    encode_request,
     err_line,
     eurl,
     ok_line,
-    parse_reply,
     parse_request,
     perl_num,
 )
@@ -105,15 +106,17 @@ def test_parse_reply_decodes_ok_and_err() -> None:
         "Domain name invalid/not found",
         "abc123",
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(ProtocolError):
         parse_reply("HELLO")
 
 
-def test_encode_request_form_encodes_values() -> None:
-    line = encode_request("create_open", {"domain": "d", "key": "a b&c=d/ä", "size": None})
-    assert line == "create_open domain=d&key=a+b%26c%3Dd%2F%C3%A4"
-    assert parse_request(line) == ("create_open", {"domain": "d", "key": "a b&c=d/ä"})
-    assert encode_request("noop") == "noop"
+def test_what_the_package_client_encodes_the_fake_decodes() -> None:
+    wire = encode_request("create_open", {"domain": "d", "key": "a b&c=d/ä", "size": None})
+    assert wire == b"create_open domain=d&key=a+b%26c%3Dd%2F%C3%A4\r\n"
+    assert parse_request(wire.decode().rstrip()) == (
+        "create_open",
+        {"domain": "d", "key": "a b&c=d/ä"},
+    )
 
 
 @pytest.mark.parametrize(

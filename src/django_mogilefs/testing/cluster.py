@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .faketracker.client import TrackerClient
-from .faketracker.protocol import Reply
+from .faketracker.client import Reply, TrackerClient
 from .faketracker.server import FakeTracker
 from .procgroup import ProcessGroup
 from .pynode import PythonStorageNode
@@ -44,7 +43,7 @@ class MogileCluster:
 
     ``trackers`` (``"host:port"`` strings, for ``MogileFSStorage(trackers=...)``) and
     ``domain`` are always set; ``tracker`` (the first of ``fakes``, the fake trackers,
-    which share one state), ``nodes`` and the node controls exist only when the
+    which share one database), ``nodes`` and the node controls exist only when the
     cluster is a fake one started here.
     """
 
@@ -91,19 +90,29 @@ class MogileCluster:
             self.wait_devices(lambda d: d["observed_state"] == "writeable" and d["mb_total"] != "")
 
     def wait_devices(self, ready: Any, timeout: float = 20.0) -> list[dict[str, str]]:
-        """Poll ``get_devices`` until ``ready(device_fields)`` holds for every alive device."""
+        """Poll ``get_devices`` on every tracker until ``ready(device_fields)`` holds for
+        every alive device on each: each tracker has its own monitor, so one may see a
+        node come or go seconds after the other."""
         deadline = time.monotonic() + timeout
-        while True:
-            devices = self.devices()
+        pending = list(self.trackers)
+        devices: list[dict[str, str]] = []
+        while pending:
+            devices = self.devices(pending[0])
             alive = [d for d in devices if d["status"] == "alive"]
             if alive and all(ready(d) for d in alive):
-                return devices
+                pending.pop(0)
+                continue
             if time.monotonic() > deadline:
-                raise ClusterError(f"devices not ready after {timeout} s: {devices}")
+                raise ClusterError(
+                    f"devices not ready on {pending[0]} after {timeout} s: {devices}"
+                )
             time.sleep(0.1)
+        return devices
 
-    def devices(self) -> list[dict[str, str]]:
-        reply = self.call("get_devices")
+    def devices(self, tracker: str | None = None) -> list[dict[str, str]]:
+        """``get_devices`` of one tracker (the first by default), as field dicts."""
+        with TrackerClient(tracker or self.trackers[0]) as client:
+            reply = client.call("get_devices")
         count = int(reply.args.get("devices", 0))
         return [
             {k[len(f"dev{n}_") :]: v for k, v in reply.args.items() if k.startswith(f"dev{n}_")}
@@ -111,11 +120,13 @@ class MogileCluster:
         ]
 
     def replace_tracker(self, index: int) -> FakeTracker:
-        """Start a fresh fake tracker on the state and address of a stopped one."""
+        """Start a fresh fake tracker on the database and address of a stopped one."""
         old = self.fakes[index]
         old.shutdown()
         host, port = old.address
-        self.fakes[index] = FakeTracker(host, port, old.config, state=old.state).start()
+        self.fakes[index] = FakeTracker(host, port, old.config, store=old.store).start()
+        # Its monitor starts from nothing, as a restarted mogilefsd's does.
+        self.wait_devices(lambda d: d["observed_state"] == "writeable" and d["mb_total"] != "")
         return self.fakes[index]
 
     def __enter__(self) -> MogileCluster:
@@ -146,7 +157,7 @@ def start_fake_cluster(
     **tracker_options: Any,
 ) -> MogileCluster:
     """Start mog1..3 (on 127.0.0.1..3, device i on node i, files under ``root``) and
-    ``trackers`` fake trackers sharing one state.
+    ``trackers`` fake trackers sharing one database.
 
     With ``bootstrap``: create ``domain`` with ``classes`` (name -> mindevcount; the
     checksum of ``hashtypes``), the hosts (alive) and devices, and wait until every
@@ -166,7 +177,7 @@ def start_fake_cluster(
             ]
         first = FakeTracker(**tracker_options).start()
         cluster.fakes = [first] + [
-            FakeTracker(state=first.state, **tracker_options).start() for _ in range(trackers - 1)
+            FakeTracker(store=first.store, **tracker_options).start() for _ in range(trackers - 1)
         ]
         cluster.trackers = [t.hostport for t in cluster.fakes]
         if bootstrap:

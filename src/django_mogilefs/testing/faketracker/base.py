@@ -6,7 +6,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from .state import Domain
+from .store import Domain
 
 if TYPE_CHECKING:
     from .server import FakeTracker
@@ -24,11 +24,11 @@ class CommandError(Exception):
 
 
 class CommandBase:
-    """State access plus check_domain / clear_cache, as in MogileFS::Worker::Query."""
+    """Store access plus check_domain / clear_cache, as in MogileFS::Worker::Query."""
 
     def __init__(self, tracker: FakeTracker) -> None:
         self.tracker = tracker
-        self.state = tracker.state
+        self.store = tracker.store
         self.rng = random.Random()
 
     def check_domain(self, args: Args) -> Domain:
@@ -36,8 +36,7 @@ class CommandBase:
         name = args.get("domain")
         if not name:
             raise CommandError("no_domain")
-        with self.state.lock:
-            dom = self.state.domain_by_name(name)
+        dom = self.store.domain_by_name(name)
         if dom is None:
             raise CommandError("unreg_domain")
         return dom

@@ -1,10 +1,39 @@
-"""A minimal plain-socket tracker client for tests and fixtures (not the project's client)."""
+"""A plain-socket tracker connection for tests and fixtures, on the package's own codec.
+
+Unlike :class:`django_mogilefs.client.MogileFSClient` it never fails over, retries or
+raises for ``ERR``: a test sees exactly one request and one answer (a :class:`Reply`).
+"""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
-from .protocol import Pairs, Reply, encode_request, from_bytes, parse_reply, to_bytes
+from django_mogilefs.protocol import decode_response, encode_request
+
+from .protocol import from_bytes, to_bytes
+
+
+@dataclass
+class Reply:
+    """A decoded response line."""
+
+    ok: bool
+    args: dict[str, str] = field(default_factory=dict)
+    code: str | None = None
+    message: str | None = None
+    callid: str | None = None
+    raw: str = ""
+
+
+def parse_reply(line: str) -> Reply:
+    """Decode ``OK k=v&…`` or ``ERR code message[ callid]`` (CRLF already removed)."""
+    ok, value = decode_response(to_bytes(line))
+    if ok:
+        return Reply(True, value, raw=line)  # type: ignore[arg-type]
+    code, message, callid = value  # type: ignore[misc]
+    return Reply(False, code=code, message=message, callid=callid, raw=line)
 
 
 class TrackerClient:
@@ -44,10 +73,17 @@ class TrackerClient:
         self.send(to_bytes(line) + b"\r\n")
         return self.read_line()
 
-    def call(self, command: str, args: Pairs | None = None, **kwargs: object) -> Reply:
+    def call(
+        self,
+        command: str,
+        args: Mapping[str, object] | Iterable[tuple[str, object]] | None = None,
+        **kwargs: object,
+    ) -> Reply:
         """``call("get_paths", domain="d", key="k")`` → decoded :class:`Reply`."""
-        pairs = list(dict(args or {}).items()) + list(kwargs.items())
-        return parse_reply(self.request(encode_request(command, pairs)))  # type: ignore[arg-type]
+        pairs = dict(args or {})
+        pairs.update(kwargs)
+        self.send(encode_request(command, pairs))
+        return parse_reply(self.read_line())
 
     def admin(self, command: str) -> list[str]:
         """An ``!admin`` command: the lines before the final ``.``."""

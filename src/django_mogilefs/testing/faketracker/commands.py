@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 from .admin import AdminCommands
 from .base import Args, CommandError
+from .db import DatabaseError
 from .files import FileCommands
 from .protocol import err_line, ok_line, parse_request, perl_num, perl_true
+from .rebalance import RebalanceCommands
 
 log = logging.getLogger("faketracker")
 
@@ -36,7 +38,7 @@ WRITABLE_SETTINGS = {
 WRITABLE_PREFIXES = ("slave_", "zone_")
 
 
-class Commands(FileCommands, AdminCommands):
+class Commands(FileCommands, AdminCommands, RebalanceCommands):
     """Executes one request line, like one query worker."""
 
     def execute(self, line: str) -> str:
@@ -45,8 +47,7 @@ class Commands(FileCommands, AdminCommands):
             return err_line("unknown_command")
         cmd, args = parsed
         callid = args.get("callid")
-        with self.state.lock:
-            self.state.stats["queries"] += 1
+        self.tracker.count("queries")
         handler: Callable[[Args], object] | None = getattr(self, f"cmd_{cmd}", None)
         if handler is None:
             return err_line("unknown_command", callid=callid)
@@ -54,6 +55,9 @@ class Commands(FileCommands, AdminCommands):
             result = handler(args)
         except CommandError as exc:
             return err_line(exc.code, exc.text, callid)
+        except DatabaseError as exc:  # Query.pm: the store died ("Database error")
+            self.tracker.note_error(f"Error running command '{cmd}': {exc}")
+            return err_line("db", callid=callid)
         except Exception as exc:  # Query.pm: any die becomes ERR failure
             log.exception("command %s failed", cmd)
             self.tracker.note_error(f"Error running command '{cmd}': {exc}")
@@ -80,18 +84,10 @@ class Commands(FileCommands, AdminCommands):
             raise RuntimeError("Crashed on purpose")
 
     def cmd_replicate_now(self, args: Args) -> dict[str, int]:
-        now = time.time()
-        count = 0
-        with self.state.lock:
-            for row in self.state.replicate_queue.values():
-                if row.nexttry > now:
-                    row.nexttry = now
-                    count += 1
-        return {"count": count}
+        return {"count": self.store.replicate_now()}
 
     def cmd_server_settings(self, args: Args) -> list[tuple[str, object]]:
-        with self.state.lock:
-            items = list(self.state.settings.items())
+        items = list(self.store.settings().items())
         pairs: list[tuple[str, object]] = []
         for n, (key, value) in enumerate(items, 1):
             pairs += [(f"key_{n}", key), (f"value_{n}", value)]
@@ -101,8 +97,7 @@ class Commands(FileCommands, AdminCommands):
         key = args.get("key")
         if not perl_true(key):
             raise CommandError("bad_params")
-        with self.state.lock:
-            return {"key": key, "value": self.state.settings.get(key or "")}
+        return {"key": key, "value": self.store.setting(key or "")}
 
     def cmd_set_server_setting(self, args: Args) -> None:
         key = args.get("key")
@@ -110,93 +105,60 @@ class Commands(FileCommands, AdminCommands):
             raise CommandError("bad_params")
         if key not in WRITABLE_SETTINGS and not key.startswith(WRITABLE_PREFIXES):
             raise CommandError("not_writable")
-        with self.state.lock:
-            value = args.get("value")
-            if value is None or value == "":
-                self.state.settings.pop(key, None)
-            else:
-                self.state.settings[key] = value
+        value = args.get("value")
+        self.store.set_setting(key, None if value in (None, "") else value)
 
     def cmd_fsck_status(self, args: Args) -> dict[str, object]:
-        with self.state.lock:
-            setting = self.state.settings.get
+        settings = self.store.settings()
 
-            def num(name: str) -> object:
-                return setting(name) or 0
+        def num(name: str) -> object:
+            return settings.get(name) or 0
 
-            return {
-                "running": 1 if setting("fsck_host") else 0,
-                "host": setting("fsck_host"),
-                "max_fid_checked": num("fsck_highest_fid_checked"),
-                "policy_only": num("fsck_opt_policy_only"),
-                "end_fid": num("fsck_fid_at_end"),
-                "start_time": num("fsck_start_time"),
-                "stop_time": num("fsck_stop_time"),
-                "current_time": int(time.time()),
-                "max_logid": 0,
-                **{
-                    f"num_{k[17:]}": v
-                    for k, v in self.state.settings.items()
-                    if k.startswith("fsck_sum_evcount_")
-                },
-            }
+        return {
+            "running": 1 if settings.get("fsck_host") else 0,
+            "host": settings.get("fsck_host"),
+            "max_fid_checked": num("fsck_highest_fid_checked"),
+            "policy_only": num("fsck_opt_policy_only"),
+            "end_fid": num("fsck_fid_at_end"),
+            "start_time": num("fsck_start_time"),
+            "stop_time": num("fsck_stop_time"),
+            "current_time": int(time.time()),
+            "max_logid": 0,
+            **{
+                f"num_{k[17:]}": v for k, v in settings.items() if k.startswith("fsck_sum_evcount_")
+            },
+        }
 
     def cmd_fsck_start(self, args: Args) -> None:
-        with self.state.lock:
-            settings = self.state.settings
-            if settings.get("fsck_host"):
-                raise CommandError("fsck_running", "fsck is already running")
-            checked = int(settings.get("fsck_highest_fid_checked") or 0)
-            final = int(settings.get("fsck_fid_at_end") or 0)
-            if (checked and final and checked >= final) or not (checked or final):
-                settings["fsck_highest_fid_checked"] = "0"
-                settings["fsck_fid_at_end"] = str(max(self.state.files, default=0))
-            settings.pop("fsck_stop_time", None)
-            settings["fsck_start_time"] = str(int(time.time()))
-            settings["fsck_host"] = "faketracker"
+        settings = self.store.settings()
+        if settings.get("fsck_host"):
+            raise CommandError("fsck_running", "fsck is already running")
+        if settings.get("rebal_host"):
+            raise CommandError("rebal_running", "rebalance running; cannot run fsck at same time")
+        checked = int(settings.get("fsck_highest_fid_checked") or 0)
+        final = int(settings.get("fsck_fid_at_end") or 0)
+        if (checked and final and checked >= final) or not (checked or final):
+            self.store.set_setting("fsck_highest_fid_checked", 0)
+            self.store.set_setting("fsck_fid_at_end", self.store.max_fid())
+        self.store.set_setting("fsck_stop_time", None)
+        self.store.set_setting("fsck_start_time", int(time.time()))
+        self.store.set_setting("fsck_host", self.tracker.hostname)
         self.tracker.wake("fsck")
 
     def cmd_fsck_stop(self, args: Args) -> None:
-        with self.state.lock:
-            self.state.settings.pop("fsck_host", None)
-            self.state.settings["fsck_stop_time"] = str(int(time.time()))
+        self.store.set_setting("fsck_host", None)
+        self.store.set_setting("fsck_stop_time", int(time.time()))
 
     def cmd_fsck_reset(self, args: Args) -> None:
-        with self.state.lock:
-            for key in ("fsck_start_time", "fsck_stop_time", "fsck_opt_policy_only"):
-                self.state.settings.pop(key, None)
-            if perl_true(args.get("policy_only")):
-                self.state.settings["fsck_opt_policy_only"] = "1"
-            self.state.settings["fsck_highest_fid_checked"] = args.get("startpos") or "0"
-            self.state.settings["fsck_fid_at_end"] = str(max(self.state.files, default=0))
+        for key in ("fsck_start_time", "fsck_stop_time", "fsck_opt_policy_only"):
+            self.store.set_setting(key, None)
+        if perl_true(args.get("policy_only")):
+            self.store.set_setting("fsck_opt_policy_only", 1)
+        self.store.set_setting("fsck_highest_fid_checked", args.get("startpos") or "0")
+        self.store.set_setting("fsck_fid_at_end", self.store.max_fid())
 
     def cmd_fsck_getlog(self, args: Args) -> dict[str, int]:
         return {"row_count": 0}
 
     def cmd_fsck_clearlog(self, args: Args) -> None:
         return None
-
-    def cmd_rebalance_status(self, args: Args) -> dict[str, str]:
-        with self.state.lock:
-            rebal_state = self.state.settings.get("rebal_state")
-        if not rebal_state:
-            raise CommandError("no_rebal_state")
-        return {"state": rebal_state}
-
-    def cmd_rebalance_stop(self, args: Args) -> None:
-        with self.state.lock:
-            if not self.state.settings.get("rebal_host"):
-                raise CommandError("rebal_not_started")
-            self.state.settings["rebal_signal"] = "stop"
-
-    def cmd_rebalance_reset(self, args: Args) -> None:
-        with self.state.lock:
-            if self.state.settings.get("rebal_host"):
-                raise CommandError("rebal_running", "rebalance is running")
-            self.state.settings.pop("rebal_state", None)
-
-    def cmd_rebalance_start(self, args: Args) -> None:
-        with self.state.lock:
-            if not self.state.settings.get("rebal_policy"):
-                raise CommandError("no_rebal_policy")
-        raise CommandError("failure")  # rebalancing itself is not modelled

@@ -8,8 +8,10 @@ from collections.abc import Callable
 
 from . import httpio
 from .base import Args, CommandBase, CommandError, weighted_list
-from .protocol import perl_int, perl_num, perl_true, to_bytes
-from .state import HASH_TYPES, HASHLIB_NAMES, Checksum, Device, FileRow, TempFile
+from .db import Duplicate
+from .observe import ClusterView, DeviceView
+from .protocol import perl_int, perl_num, perl_true
+from .store import HASH_BYTES, HASHLIB_NAMES, Checksum, FileRow
 
 _CHECKSUM = re.compile(r"([\w-]+):([a-fA-F0-9]{32,128})", re.ASCII)
 Pairs = list[tuple[str, object]]
@@ -22,12 +24,12 @@ def valid_key(key: str | None) -> bool:
 def parse_checksum(fid: int, text: str) -> Checksum:
     """MogileFS::Checksum->from_string; ``invalid_checksum_format`` on any problem."""
     match = _CHECKSUM.fullmatch(text)
-    if not match or match.group(1) not in HASH_TYPES:
+    if not match or match.group(1) not in HASH_BYTES:
         raise CommandError("invalid_checksum_format")
     hexdigest = match.group(2)
     # Perl's pack("H*") pads an odd digit count with a 0 nibble: 39 digits are a SHA-1.
     digest = bytes.fromhex(hexdigest + "0" * (len(hexdigest) % 2))
-    if len(digest) != HASH_TYPES[match.group(1)]:
+    if len(digest) != HASH_BYTES[match.group(1)]:
         raise CommandError("invalid_checksum_format")
     return Checksum(fid, match.group(1), digest)
 
@@ -35,25 +37,27 @@ def parse_checksum(fid: int, text: str) -> Checksum:
 class FileCommands(CommandBase):
     # ------------------------------------------------------------------ create
 
-    def _pick_devices(self, size: float | None, count: int) -> list[Device]:
+    def _pick_devices(self, view: ClusterView, size: float | None, count: int) -> list[DeviceView]:
         """create_open's device choice: by free space, weighted, one per host."""
-        devices = list(self.state.devices.values())
+        devices = list(view.devices.values())
         if size:
             fits = [d for d in devices if d.mb_free is not None and d.mb_free * 1048576 > size]
             devices = fits or [d for d in devices if d.mb_free is None]
         usable = sorted(
-            (d for d in devices if self.state.should_get_new_files(d)),
+            (d for d in devices if d.should_get_new_files),
             key=lambda d: d.percent_free,
             reverse=True,
         )[:20]
-        ordered: list[Device] = weighted_list(self.rng, [(d, 100 * d.percent_free) for d in usable])
-        if self.state.placement_hints:
+        ordered: list[DeviceView] = weighted_list(
+            self.rng, [(d, 100 * d.percent_free) for d in usable]
+        )
+        hint = self.tracker.take_placement_hint()
+        if hint:
             # A test may ask for particular devices; honoured only if all are eligible.
-            hint = self.state.placement_hints.pop(0)
             wanted = [d for devid in hint for d in ordered if d.devid == devid]
             if len(wanted) == len(hint):
                 ordered = wanted + [d for d in ordered if d not in wanted]
-        dests: list[Device] = []
+        dests: list[DeviceView] = []
         for dev in ordered:
             if len(dests) == count:
                 break
@@ -69,23 +73,22 @@ class FileCommands(CommandBase):
         wanted_fid = perl_int(args["fid"]) if perl_true(args.get("fid")) else None
         classid = 0
         if perl_true(args.get("class")):
-            with self.state.lock:
-                cls = dom.class_by_name(args["class"])
+            cls = self.store.class_by_name(dom.dmid, args["class"])
             # Query.pm: `... ->id or return err_line("unreg_class")`, so classid 0 fails too.
             if cls is None or cls.classid == 0:
                 raise CommandError("unreg_class")
             classid = cls.classid
         self.tracker.monitor.wait_first_round()
-        with self.state.lock:
-            dests = self._pick_devices(size, 3 if multi else 1)
-            if not dests:
-                raise CommandError("no_devices")
-            fid = self.state.alloc_fid(wanted_fid)
-            if fid is None:
-                raise CommandError("fid_in_use")
-            devids = ",".join(str(d.devid) for d in dests)
-            self.state.tempfiles[fid] = TempFile(fid, dom.dmid, key, classid, devids)
-            urls = [self.state.device_url(d.devid, fid) for d in dests]
+        view = self.tracker.view()
+        dests = self._pick_devices(view, size, 3 if multi else 1)
+        if not dests:
+            raise CommandError("no_devices")
+        devids = ",".join(str(d.devid) for d in dests)
+        try:
+            fid = self.store.register_tempfile(wanted_fid, dom.dmid, key, classid, devids)
+        except Duplicate:
+            raise CommandError("fid_in_use") from None
+        urls = [view.url(d.devid, fid) for d in dests]
         if not multi:
             return [("fid", fid), ("devid", dests[0].devid), ("path", urls[0])]
         pairs: Pairs = [("fid", fid), ("dev_count", len(dests))]
@@ -103,40 +106,37 @@ class FileCommands(CommandBase):
         checksum = None
         if perl_true(args.get("checksum")):
             checksum = parse_checksum(fid, args["checksum"])
-        with self.state.lock:
-            if devid not in self.state.devices:
-                raise RuntimeError(f"no device {devid}")  # Perl dies building the URL
-            if path != self.state.device_url(devid, fid):
-                raise CommandError("bogus_args")
-            trow = self.state.tempfiles.pop(fid, None)
-            if trow is None:
-                raise CommandError("no_temp_file")
+        view = self.tracker.view()
+        if devid not in view.devices:
+            raise RuntimeError(f"no device {devid}")  # Perl dies building the URL
+        if path != view.url(devid, fid):
+            raise CommandError("bogus_args")
+        temp = self.store.take_tempfile(fid)
+        if temp is None:
+            raise CommandError("no_temp_file")
 
         def failed() -> None:  # the upload is thrown away (and deleted from the node)
-            with self.state.lock:
-                self.state.delete_file(fid)
-                self.state.enqueue_delete(fid, [devid])
+            self.store.add_file_on(fid, devid)
+            self.store.delete_file(fid)
 
-        if not re.search(rf"\b{devid}\b", trow.devids):
+        if not re.search(rf"\b{devid}\b", temp.devids):
             failed()
             raise CommandError(
                 "invalid_destdev",
-                f"File uploaded to invalid dest {devid}. Valid devices were: {trow.devids}",
+                f"File uploaded to invalid dest {devid}. Valid devices were: {temp.devids}",
             )
         if key is None or not valid_key(key):
             failed()
             return None
         size = self._verify_upload(args, path, checksum, failed)
-        with self.state.lock:
-            old = self.state.file_by_key(dom.dmid, key)
-            if old is not None:
-                self.state.delete_file(old.fid)
-            self.state.files[fid] = FileRow(fid, dom.dmid, key, size, trow.classid, [devid])
-            self.state.keys[(dom.dmid, key)] = fid
-            cls = dom.class_by_id(trow.classid)
-            if checksum and cls is not None and cls.hashtype == checksum.hashtype:
-                self.state.checksums[fid] = checksum
-            self.state.enqueue_replication(fid, self.tracker.config.replicate_min_delay)
+        old = self.store.file_by_key(dom.dmid, key)
+        if old is not None and old.fid == fid:
+            raise CommandError("fid_exists")
+        self.store.close_file(temp, key, size, devid)
+        cls = self.store.class_by_id(dom.dmid, temp.classid)
+        if checksum and cls is not None and cls.hashtype == checksum.hashtype:
+            self.store.set_checksum(checksum)  # Checksum->maybe_save
+        self.store.enqueue_replication(fid)
         return None
 
     def _verify_upload(
@@ -182,8 +182,7 @@ class FileCommands(CommandBase):
         dom = self.check_domain(args)
         if not valid_key(args.get("key")):
             raise CommandError("no_key")
-        with self.state.lock:
-            row = self.state.file_by_key(dom.dmid, args["key"])
+        row = self.store.file_by_key(dom.dmid, args["key"])
         if row is None:
             raise CommandError(missing)
         return row
@@ -194,28 +193,22 @@ class FileCommands(CommandBase):
         pathcount = max(pathcount, 2)
         noverify = perl_true(args.get("noverify"))
         alt = args.get("zone") == "alt"
-        with self.state.lock:
-            devs = [self.state.devices[d] for d in row.devids if d in self.state.devices]
-            ordered = weighted_list(self.rng, [(d, d.weight or 100) for d in devs])
-            candidates = [
-                (
-                    self.state.device_url(d.devid, row.fid, get=True, alt=alt),
-                    self.state.should_read_from(d),
-                    d.status == "drain",
-                )
-                for d in ordered
-                if d.hostid in self.state.hosts
-            ]
+        view = self.tracker.view()
+        devs = [view.devices[d] for d in self.store.devids(row.fid) if d in view.devices]
+        ordered = weighted_list(self.rng, [(d, d.row.weight or 100) for d in devs])
         paths: list[str] = []
         drain: list[str] = []
         backup = None
-        for url, up, draining in candidates:
-            if not up:
+        for dev in ordered:
+            if dev.hostid not in view.hosts:
+                continue
+            url = view.url(dev.devid, row.fid, get=True, alt=alt)
+            if not dev.should_read_from:
                 backup = url
                 continue
             if not (paths or noverify or self._size_matches(url, row.length)):
                 continue
-            if draining:
+            if dev.draining:
                 drain.append(url)
                 continue
             paths.append(url)
@@ -234,82 +227,76 @@ class FileCommands(CommandBase):
 
     def cmd_file_info(self, args: Args) -> Pairs:
         row = self._file(args)
-        with self.state.lock:
-            dom = self.state.domains[row.dmid]
-            cls = dom.class_by_id(row.classid)
-            pairs: Pairs = [
-                ("fid", row.fid),
-                ("domain", dom.name),
-                ("class", cls.name if cls else None),
-            ]
-            if cls is not None and cls.hashtype:
-                checksum = self.state.checksums.get(row.fid)
-                pairs.append(("checksum", checksum.info() if checksum else "MISSING"))
-            pairs += [("key", row.key), ("length", row.length), ("devcount", row.devcount)]
-            if perl_true(args.get("devices")):
-                pairs.append(("devids", ",".join(map(str, row.devids))))
+        dom = self.store.domain_by_id(row.dmid)
+        cls = self.store.class_by_id(row.dmid, row.classid)
+        pairs: Pairs = [
+            ("fid", row.fid),
+            ("domain", dom.name if dom else None),
+            ("class", cls.name if cls else None),
+        ]
+        if cls is not None and cls.hashtype:
+            checksum = self.store.checksum(row.fid)
+            pairs.append(("checksum", checksum.info() if checksum else "MISSING"))
+        pairs += [("key", row.key), ("length", row.length), ("devcount", row.devcount)]
+        if perl_true(args.get("devices")):
+            pairs.append(("devids", ",".join(map(str, self.store.devids(row.fid)))))
         return pairs
 
     def cmd_file_debug(self, args: Args) -> Pairs:
         if perl_true(args.get("fid")):
             fid = perl_int(args["fid"])
-            with self.state.lock:
-                row = self.state.files.get(fid)
+            row = self.store.file_by_fid(fid)
         else:
             row = self._file(args)
             fid = row.fid
         pairs: Pairs = []
-        with self.state.lock:
-            if row is not None:
-                dom = self.state.domains[row.dmid]
-                cls = dom.class_by_id(row.classid)
+        if row is not None:
+            dom = self.store.domain_by_id(row.dmid)
+            cls = self.store.class_by_id(row.dmid, row.classid)
+            pairs += [
+                ("fid_fid", row.fid),
+                ("fid_dmid", row.dmid),
+                ("fid_dkey", row.key),
+                ("fid_length", row.length),
+                ("fid_classid", row.classid),
+                ("fid_devcount", row.devcount),
+                ("fid_domain", dom.name if dom else None),
+                ("fid_class", cls.name if cls else None),
+            ]
+        temp = self.store.tempfile(fid)
+        if temp is not None:
+            pairs += [
+                ("tempfile_fid", fid),
+                ("tempfile_dmid", temp.dmid),
+                ("tempfile_dkey", temp.key),
+                ("tempfile_classid", temp.classid),
+                ("tempfile_devids", temp.devids),
+                ("tempfile_createtime", temp.createtime),
+            ]
+        for name, queue in (("replqueue", "file_to_replicate"), ("delqueue", "file_to_delete2")):
+            qrow = self.store.queue_row(queue, fid)
+            if qrow is not None:
                 pairs += [
-                    ("fid_fid", row.fid),
-                    ("fid_dmid", row.dmid),
-                    ("fid_dkey", row.key),
-                    ("fid_length", row.length),
-                    ("fid_classid", row.classid),
-                    ("fid_devcount", row.devcount),
-                    ("fid_domain", dom.name),
-                    ("fid_class", cls.name if cls else None),
+                    (f"{name}_fid", fid),
+                    (f"{name}_nexttry", qrow.nexttry),
+                    (f"{name}_failcount", qrow.failcount),
                 ]
-            temp = self.state.tempfiles.get(fid)
-            if temp is not None:
-                pairs += [
-                    ("tempfile_fid", fid),
-                    ("tempfile_dmid", temp.dmid),
-                    ("tempfile_dkey", temp.key),
-                    ("tempfile_classid", temp.classid),
-                    ("tempfile_devids", temp.devids),
-                    ("tempfile_createtime", temp.createtime),
-                ]
-            for name, queue in (
-                ("replqueue", self.state.replicate_queue),
-                ("delqueue", self.state.delete_queue),
-            ):
-                if fid in queue:
-                    nexttry = int(queue[fid].nexttry)
-                    pairs += [
-                        (f"{name}_fid", fid),
-                        (f"{name}_nexttry", nexttry),
-                        (f"{name}_failcount", queue[fid].failcount),
-                    ]
-            devids = list(row.devids) if row is not None else []
-            for devid in devids:
-                if devid in self.state.devices:
-                    pairs.append((f"devpath_{devid}", self.state.device_url(devid, fid, get=True)))
-            if devids:
-                pairs.append(("devids", ",".join(map(str, devids))))
-            checksum = self.state.checksums.get(fid)
-            pairs.append(("checksum", checksum.info() if checksum else "NONE"))
+        devids = self.store.devids(fid) if row is not None else []
+        view = self.tracker.view()
+        for devid in devids:
+            if devid in view.devices and view.devices[devid].hostid in view.hosts:
+                pairs.append((f"devpath_{devid}", view.url(devid, fid, get=True)))
+        if devids:
+            pairs.append(("devids", ",".join(map(str, devids))))
+        checksum = self.store.checksum(fid)
+        pairs.append(("checksum", checksum.info() if checksum else "NONE"))
         return pairs
 
     # ------------------------------------------------------------------ change
 
     def cmd_delete(self, args: Args) -> None:
         row = self._file(args)
-        with self.state.lock:
-            self.state.delete_file(row.fid)
+        self.store.delete_file(row.fid)
 
     def cmd_rename(self, args: Args) -> None:
         dom = self.check_domain(args)
@@ -317,18 +304,16 @@ class FileCommands(CommandBase):
         if not (valid_key(from_key) and valid_key(to_key)):
             raise CommandError("no_key")
         assert from_key is not None and to_key is not None
-        with self.state.lock:
-            row = self.state.file_by_key(dom.dmid, from_key)
-            if row is None:
-                raise CommandError("unknown_key")
-            if from_key == to_key:
-                return None
-            if (dom.dmid, to_key) in self.state.keys:
-                # The real worker also sends a stray OK, which its parent drops.
-                raise CommandError("key_exists")
-            del self.state.keys[(dom.dmid, from_key)]
-            self.state.keys[(dom.dmid, to_key)] = row.fid
-            row.key = to_key
+        row = self.store.file_by_key(dom.dmid, from_key)
+        if row is None:
+            raise CommandError("unknown_key")
+        if from_key == to_key:
+            return None
+        try:
+            self.store.rename_file(row.fid, to_key)
+        except Duplicate:
+            # The real worker also sends a stray OK, which its parent drops.
+            raise CommandError("key_exists") from None
         return None
 
     def cmd_updateclass(self, args: Args) -> None:
@@ -337,18 +322,17 @@ class FileCommands(CommandBase):
             raise CommandError("no_key")
         if not perl_true(args.get("class")):
             raise CommandError("no_class")
-        with self.state.lock:
-            cls = dom.class_by_name(args["class"])
-            if cls is None:
-                raise CommandError("class_not_found")
-            row = self.state.file_by_key(dom.dmid, args["key"])
-            if row is None:
-                raise CommandError("invalid_key")
-            if not row.devids:
-                raise CommandError("no_devices")
-            if row.classid != cls.classid:
-                row.classid = cls.classid
-                self.state.enqueue_replication(row.fid)
+        cls = self.store.class_by_name(dom.dmid, args["class"])
+        if cls is None:
+            raise CommandError("class_not_found")
+        row = self.store.file_by_key(dom.dmid, args["key"])
+        if row is None:
+            raise CommandError("invalid_key")
+        if not self.store.devids(row.fid):
+            raise CommandError("no_devices")
+        if row.classid != cls.classid:
+            self.store.update_classid(row.fid, cls.classid)
+            self.store.enqueue_replication(row.fid)
         return None
 
     # ------------------------------------------------------------------ list
@@ -367,17 +351,7 @@ class FileCommands(CommandBase):
         limit = min(limit, 1000)
         if limit < 0:
             raise RuntimeError("negative LIMIT")
-        with self.state.lock:
-            keys = sorted(
-                (
-                    k
-                    for (dmid, k) in self.state.keys
-                    if dmid == dom.dmid
-                    and k.startswith(prefix or "")
-                    and to_bytes(k) > to_bytes(after or "")
-                ),
-                key=to_bytes,
-            )[:limit]
+        keys = self.store.list_keys(dom.dmid, prefix or "", after or "", limit)
         if not keys:
             raise CommandError("none_match")
         pairs: Pairs = [(f"key_{n}", k) for n, k in enumerate(keys, 1)]
@@ -388,18 +362,18 @@ class FileCommands(CommandBase):
         count = perl_int(args.get("to")) or 100
         if count > 500 or count < 0:
             count = 500
-        with self.state.lock:
-            rows = [self.state.files[f] for f in sorted(self.state.files) if f > start][:count]
-            pairs: Pairs = []
-            for n, row in enumerate(rows, 1):
-                dom = self.state.domains[row.dmid]
-                cls = dom.class_by_id(row.classid)
-                pairs += [
-                    (f"fid_{n}_fid", row.fid),
-                    (f"fid_{n}_domain", dom.name),
-                    (f"fid_{n}_class", cls.name if cls else None),
-                    (f"fid_{n}_key", row.key),
-                    (f"fid_{n}_length", row.length),
-                    (f"fid_{n}_devcount", row.devcount),
-                ]
+        rows = self.store.files_after(start, count)
+        domains = {d.dmid: d.name for d in self.store.domains()}
+        classes = {(c.dmid, c.classid): c.name for c in self.store.classes()}
+        pairs: Pairs = []
+        for n, row in enumerate(rows, 1):
+            name = classes.get((row.dmid, row.classid), "default" if row.classid == 0 else None)
+            pairs += [
+                (f"fid_{n}_fid", row.fid),
+                (f"fid_{n}_domain", domains.get(row.dmid)),
+                (f"fid_{n}_class", name),
+                (f"fid_{n}_key", row.key),
+                (f"fid_{n}_length", row.length),
+                (f"fid_{n}_devcount", row.devcount),
+            ]
         return [*pairs, ("fid_count", len(rows))]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("faketracker.monitor")
 _USAGE_LINE = re.compile(r"(\w+)\s*:\s*(.+)", re.ASCII)
 SLOW_FAILURE = 0.5  # s: a usage GET failing later than this means the host is gone
+UPDATE_DB_EVERY = 15.0  # Monitor.pm: device sizes reach the database this often
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Monitor(Worker):
         self._completed = 0
         self._running = False
         self._rng = random.Random()
+        self._stored: dict[int, tuple[tuple[int, int] | None, float]] = {}
 
     # ------------------------------------------------------------------ waiting
 
@@ -93,28 +95,27 @@ class Monitor(Worker):
     # ------------------------------------------------------------------ checking
 
     def _probes(self) -> list[_Probe]:
-        state = self.tracker.state
         now = time.time()
         interval = self.tracker.config.test_write_interval
         probes = []
-        with state.lock:
-            for dev in state.devices.values():
-                host = state.hosts.get(dev.hostid)
-                if host is None or host.status not in ("alive", "readonly"):
-                    continue
-                if dev.status in ("down", "dead"):
-                    continue
-                probes.append(
-                    _Probe(
-                        dev.devid,
-                        host.hostid,
-                        host.hostip,
-                        host.http_port,
-                        host.http_get_port,
-                        dev.status in ("alive", "drain"),
-                        not dev.last_test_write or dev.last_test_write + interval <= now,
-                    )
+        for dev in self.tracker.view().devices.values():
+            host = dev.host
+            if host is None or host.status not in ("alive", "readonly"):
+                continue
+            if dev.status in ("down", "dead"):
+                continue
+            last = dev.seen.last_test_write
+            probes.append(
+                _Probe(
+                    dev.devid,
+                    host.hostid,
+                    host.hostip,
+                    host.http_port,
+                    host.http_get_port,
+                    dev.status in ("alive", "drain"),
+                    not last or last + interval <= now,
                 )
+            )
         return probes
 
     def check_all(self) -> None:
@@ -126,12 +127,7 @@ class Monitor(Worker):
                 skip_hosts.add(probe.hostid)
 
     def _set(self, devid: int, **changes: object) -> None:
-        state = self.tracker.state
-        with state.lock:
-            dev = state.devices.get(devid)
-            if dev is not None:
-                for name, value in changes.items():
-                    setattr(dev, name, value)
+        self.tracker.observations.update(devid, **changes)
 
     def _check(self, probe: _Probe) -> bool:
         """Check one device; ``False`` if its whole host timed out."""
@@ -167,7 +163,9 @@ class Monitor(Worker):
                 f"total = {stats.get('total')}, error?"
             )
             return True
-        self._set(probe.devid, mb_total=int(total / 1024), mb_used=int(used / 1024))
+        mb_total, mb_used = int(total / 1024), int(used / 1024)
+        self._set(probe.devid, mb_total=mb_total, mb_used=mb_used)
+        self._store_usage(probe.devid, mb_total, mb_used)
         if probe.test_write_due:
             self._set(
                 probe.devid,
@@ -194,8 +192,13 @@ class Monitor(Worker):
         return "readable"
 
     def _set_host(self, hostid: int, observed: str) -> None:
-        state = self.tracker.state
-        with state.lock:
-            host = state.hosts.get(hostid)
-            if host is not None:
-                host.observed = observed
+        self.tracker.observations.set_host(hostid, observed)
+
+    def _store_usage(self, devid: int, mb_total: int, mb_used: int) -> None:
+        """Write the device's size to the database at most every UPDATE_DB_EVERY s."""
+        now = time.monotonic()
+        last, when = self._stored.get(devid, (None, 0.0))
+        if last == (mb_total, mb_used) and now - when < UPDATE_DB_EVERY:
+            return
+        self.tracker.store.update_device_usage(devid, mb_total, mb_used)
+        self._stored[devid] = ((mb_total, mb_used), now)

@@ -1,9 +1,10 @@
 """The tracker wire format, as MogileFS::Server 2.73 speaks it (no sockets here).
 
-Server side: :func:`parse_request` splits a request line the way ``MogileFS::Worker::Query``
-does, :func:`decode_url_args` is ``MogileFS::Util::decode_url_args``, :func:`eurl` is
-``MogileFS::Util::eurl``, and :func:`ok_line` / :func:`err_line` build the response lines.
-Client side (for the tests and fixtures): :func:`encode_request` and :func:`parse_reply`.
+The server's side: :func:`parse_request` splits a request line the way
+``MogileFS::Worker::Query`` does, :func:`decode_url_args` is
+``MogileFS::Util::decode_url_args``, :func:`eurl` is ``MogileFS::Util::eurl``, and
+:func:`ok_line` / :func:`err_line` build the response lines. Clients (the tests and
+fixtures too) use the package's codec, :mod:`django_mogilefs.protocol`.
 
 Strings carry arbitrary bytes: undecodable bytes survive as surrogate escapes
 (``surrogateescape``), so whatever a client sends comes back byte for byte.
@@ -14,8 +15,6 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote_plus, unquote_plus
 
 ENCODING = "utf-8"
 ERRORS = "surrogateescape"
@@ -177,49 +176,3 @@ def err_line(code: str, text: str | None = None, callid: str | None = None) -> s
     message = text or ERROR_TEXT.get(code) or code
     suffix = f" {eurl(callid)}" if callid is not None else ""
     return f"ERR {code} {eurl(message)}{suffix}"
-
-
-# --------------------------------------------------------------------------- client side
-
-
-def encode_request(command: str, args: Pairs | None = None) -> str:
-    """A request line (without CRLF): values form-encoded with ``quote_plus``."""
-    pairs = [(k, v) for k, v in _pairs(args) if v is not None]
-    if not pairs:
-        return command
-    encoded = "&".join(
-        f"{quote_plus(to_bytes(str(k)))}={quote_plus(to_bytes(str(v)))}" for k, v in pairs
-    )
-    return f"{command} {encoded}"
-
-
-@dataclass
-class Reply:
-    """A decoded response line."""
-
-    ok: bool
-    args: dict[str, str] = field(default_factory=dict)
-    code: str | None = None
-    message: str | None = None
-    callid: str | None = None
-    raw: str = ""
-
-
-def decode_ok_args(text: str) -> dict[str, str]:
-    return dict(parse_qsl(text, keep_blank_values=True, encoding=ENCODING, errors=ERRORS))
-
-
-def parse_reply(line: str) -> Reply:
-    """Decode ``OK k=v&…`` or ``ERR code message[ callid]`` (CRLF already removed)."""
-    if line.startswith("OK "):
-        return Reply(True, decode_ok_args(line[3:]), raw=line)
-    if line.startswith("ERR "):
-        fields = line.split(" ")
-        if len(fields) not in (3, 4):
-            raise ValueError(f"malformed ERR line: {line!r}")
-        message = unquote_plus(fields[2], encoding=ENCODING, errors=ERRORS)
-        callid = (
-            unquote_plus(fields[3], encoding=ENCODING, errors=ERRORS) if len(fields) == 4 else None
-        )
-        return Reply(False, code=fields[1], message=message, callid=callid, raw=line)
-    raise ValueError(f"not a tracker response: {line!r}")

@@ -8,19 +8,25 @@ import logging
 import os
 import queue
 import re
+import shutil
 import socket
 import socketserver
+import tempfile
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from .commands import Commands
+from .db import SQLiteDatabase, open_database
 from .monitor import Monitor
+from .observe import ClusterView, Observations
 from .protocol import from_bytes, parse_request, to_bytes
-from .state import State
-from .workers import Deleter, Fsck, JobMaster, Reaper, Replicator, Worker
+from .store import Store
+from .workers import Deleter, Fsck, JobMaster, Reaper, Replicator, Todo, Worker
 
 log = logging.getLogger("faketracker")
 _ADMIN = re.compile(r"!(\S+)(?:\s+(.+))?", re.DOTALL)
@@ -48,11 +54,13 @@ class TrackerConfig:
     test_write_interval: float = 15.0  # Monitor.pm UPDATE_DB_EVERY
     admin_delay: float = 0.0  # extra sleep in every admin change (the real ones took ≤2.5 s)
     replicate_poll: float = 1.0  # job_master queue poll
-    replicate_min_delay: float = 0.3  # no replica sooner (real: fastest seen 0.31 s)
+    replicate_min_delay: float = 0.3  # no replica sooner after its grab (real: fastest 0.31 s)
+    reaper_delay: float = 16.0  # a dead device's copies are forgotten this long after
     query_workers: int = 4
     replicate_workers: int = 2
     http_timeout: float = 2.0  # conn_timeout
     version: str = "2.73"
+    hostname: str = ""  # MogileFS::Config->hostname (fsck_host, rebal_host): the machine's
 
 
 class _Pending:
@@ -80,7 +88,9 @@ class _Server(socketserver.ThreadingTCPServer):
 class FakeTracker:
     """A MogileFS 2.73 tracker look-alike; see the package docstring.
 
-    ``state``: share another tracker's :class:`State` (two mogilefsd on one database).
+    ``store``: share another tracker's :class:`Store` (two mogilefsd on one database);
+    ``database``: a path or URL for :func:`.db.open_database`; neither: a private SQLite
+    database in a temporary directory, removed with the last tracker using it.
     """
 
     def __init__(
@@ -89,15 +99,36 @@ class FakeTracker:
         port: int = 0,
         config: TrackerConfig | None = None,
         *,
-        state: State | None = None,
+        store: Store | None = None,
+        database: str | os.PathLike[str] | None = None,
         **overrides: Any,
     ) -> None:
         self.config = replace(config or TrackerConfig(), **overrides)
-        self.state = state if state is not None else State()
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        if store is None:
+            store = Store(open_database(database) if database else private_database())
+            store.db.create_schema() if database is None else store.db.check_schema()
+        self.store = store
+        self.hostname = self.config.hostname or socket.gethostname()
+        self.owner = f"{self.hostname}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.observations = Observations()
         self._stop_after: str | None = None
-        self.replicate_work: queue.Queue[int | None] = queue.Queue()
-        self.delete_work: queue.Queue[int | None] = queue.Queue()
+        self._placement_hints: list[list[int]] = []
+        self.replicate_work: queue.Queue[Todo | None] = queue.Queue()
+        self.delete_work: queue.Queue[Todo | None] = queue.Queue()
+        self._claimed: dict[tuple[str, int], Todo] = {}
+        self.stats: collections.Counter[str] = collections.Counter(
+            dict.fromkeys(
+                (
+                    "queries",
+                    "times_out_of_qworkers",
+                    "work_queue_for_delete",
+                    "work_queue_for_replicate",
+                    "work_sent_to_delete",
+                    "work_sent_to_replicate",
+                ),
+                0,
+            )
+        )
         self.monitor = Monitor(self)
         self._bind = (host, port)
         self._server: _Server | None = None
@@ -135,6 +166,7 @@ class FakeTracker:
         """Listen and start the jobs (``workers=False``: no monitor/replication/delete)."""
         self._server = _Server(self._bind, _Handler)
         self._server.tracker = self
+        self.startup_self_test()
         if workers:
             self._add_job("monitor", self.monitor)
             self._add_job("job_master", JobMaster(self))
@@ -157,6 +189,11 @@ class FakeTracker:
         serve.start()
         self._threads.append(serve)
         return self
+
+    def startup_self_test(self) -> None:
+        """The MySQL store's start-up self-test registers a tempfile (dmid 99): every
+        mogilefsd start uses up one fid, so the first file of a fresh cluster is fid 2."""
+        self.store.register_tempfile(None, 99, "_server_startup_test", 0, "")
 
     def _add_job(self, job: str, thread: threading.Thread) -> None:
         self._jobs.setdefault(job, []).append(thread)
@@ -184,8 +221,20 @@ class FakeTracker:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        with self.state.lock:
-            self.state.release_all(self.owner)  # the other trackers' jobs take them over
+        self._unclaim()
+
+    def _unclaim(self) -> None:
+        """Make the queue rows this tracker grabbed and never finished due again, so the
+        other trackers take them at once (a mogilefsd leaves them for 1000 s)."""
+        with self._guard:
+            todos, self._claimed = list(self._claimed.values()), {}
+        tables = {"replicate": "file_to_replicate", "delete": "file_to_delete2"}
+        for todo in todos:
+            with contextlib.suppress(Exception):
+                if todo.kind == "rebalance":
+                    self.store.unclaim("file_to_queue", [todo.row.fid], 2)
+                else:
+                    self.store.unclaim(tables[todo.kind], [todo.row.fid])
 
     def __enter__(self) -> FakeTracker:
         return self if self._server else self.start()
@@ -200,6 +249,23 @@ class FakeTracker:
 
     # ------------------------------------------------------------------ test hooks
 
+    def view(self) -> ClusterView:
+        """Hosts and devices from the database, as this tracker's monitor sees them."""
+        return ClusterView.load(self.store, self.observations)
+
+    def count(self, stat: str, n: int = 1) -> None:
+        with self._guard:
+            self.stats[stat] += n
+
+    def hand_out(self, todo: Todo, work: queue.Queue[Todo | None]) -> None:
+        with self._guard:
+            self._claimed[(todo.kind, todo.row.fid)] = todo
+        work.put(todo)
+
+    def done(self, todo: Todo) -> None:
+        with self._guard:
+            self._claimed.pop((todo.kind, todo.row.fid), None)
+
     def hint_placement(self, devids: list[int]) -> None:
         """Ask the next create_open to use these devices, in this order.
 
@@ -207,8 +273,25 @@ class FakeTracker:
         (alive, observed writeable, on an alive host, with space), so it cannot make the
         fake accept a placement the real tracker would refuse.
         """
-        with self.state.lock:
-            self.state.placement_hints.append(list(devids))
+        with self._guard:
+            self._placement_hints.append(list(devids))
+
+    def clear_placement_hints(self) -> None:
+        with self._guard:
+            self._placement_hints.clear()
+
+    def take_placement_hint(self) -> list[int] | None:
+        with self._guard:
+            return self._placement_hints.pop(0) if self._placement_hints else None
+
+    def observe(self, devid: int, observed: str = "writeable", **usage: int | None) -> None:
+        """Test hook: record a monitor observation of ``devid`` (and its host as
+        reachable), as if this tracker's monitor had just made it."""
+        dev = self.store.device(devid)
+        if dev is None:
+            raise KeyError(f"no device {devid}")
+        self.observations.update(devid, observed=observed, **usage)
+        self.observations.set_host(dev.hostid, "reachable")
 
     def stop_after(self, command: str) -> None:
         """Stop the tracker the next time it has run ``command``, before it answers.
@@ -276,8 +359,7 @@ class FakeTracker:
         with self._guard:
             self._recent.append(line)
             if self._busy + self._queries.qsize() >= self.config.query_workers:
-                with self.state.lock:
-                    self.state.stats["times_out_of_qworkers"] += 1
+                self.stats["times_out_of_qworkers"] += 1
         self._queries.put(pending)
         while not pending.done.wait(0.5):
             if self._stopping:
@@ -298,6 +380,7 @@ class FakeTracker:
         while True:
             pending = self._queries.get()
             if pending is None:
+                self.store.db.release_thread()
                 return
             with self._guard:
                 self._busy += 1
@@ -363,10 +446,10 @@ class FakeTracker:
         with self._guard:
             busy = self._busy
         pending = self._queries.qsize()
-        with self.state.lock:
-            self.state.stats["work_queue_for_replicate"] = self.replicate_work.qsize()
-            self.state.stats["work_queue_for_delete"] = self.delete_work.qsize()
-            stats = dict(self.state.stats)
+        with self._guard:
+            self.stats["work_queue_for_replicate"] = self.replicate_work.qsize()
+            self.stats["work_queue_for_delete"] = self.delete_work.qsize()
+            stats = {k: v for k, v in self.stats.items() if not k.startswith("work_sent_to_reb")}
         return [
             f"uptime {int(time.time() - self._started)}",
             f"pending_queries {pending}",
@@ -386,3 +469,11 @@ class FakeTracker:
                 f"{job} pids {pids}",
             ]
         return out
+
+
+def private_database() -> SQLiteDatabase:
+    """An SQLite database in a new temporary directory, removed when it is collected."""
+    directory = tempfile.mkdtemp(prefix="faketracker-")
+    db = SQLiteDatabase(Path(directory) / "tracker.sqlite3")
+    weakref.finalize(db, shutil.rmtree, directory, True)
+    return db

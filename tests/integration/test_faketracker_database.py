@@ -1,8 +1,8 @@
-"""Two fake tracker processes on one state file, in front of real storage nodes.
+"""Two fake tracker processes on one SQLite database, in front of real storage nodes.
 
 As two mogilefsd on one database: what is written through one is read through the
-other, and the state survives stopping and starting both (``--state-file``, or
-``FAKETRACKER_STATE_FILE`` from the environment as compose sets it).
+other, and everything survives stopping and starting both (``--database``, or
+``FAKETRACKER_DATABASE`` from the environment).
 """
 
 from __future__ import annotations
@@ -27,18 +27,18 @@ FAKETRACKER = "django_mogilefs.testing.faketracker"
 
 
 class TrackerProcess:
-    """The fake tracker as a process (``python -m``) on a fixed port, state file by flag or env."""
+    """The fake tracker as a process (``python -m``) on a fixed port, database by flag or env."""
 
-    def __init__(self, state_file: Path, *, by_env: bool) -> None:
+    def __init__(self, database: Path, *, by_env: bool) -> None:
         self.port = free_port(("127.0.0.1",))
         self.hostport = f"127.0.0.1:{self.port}"
         self.args = [sys.executable, "-m", FAKETRACKER, "--listen", self.hostport]
         self.args += ["--monitor-interval", "0.5", "--test-write-interval", "1"]
         self.env = own_environ()
         if by_env:
-            self.env["FAKETRACKER_STATE_FILE"] = str(state_file)
+            self.env["FAKETRACKER_DATABASE"] = str(database)
         else:
-            self.args += ["--state-file", str(state_file)]
+            self.args += ["--database", str(database)]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> TrackerProcess:
@@ -89,12 +89,12 @@ def wait_writeable(admin: ClusterAdmin, count: int) -> None:
         time.sleep(0.2)
 
 
-def test_two_processes_share_one_state_file_across_restarts(
+def test_two_processes_share_one_database_across_restarts(
     tmp_path: Path, nodes: list[StorageNode]
 ) -> None:
-    state_file = tmp_path / "state.db"
-    one = TrackerProcess(state_file, by_env=False).start()
-    two = TrackerProcess(state_file, by_env=True).start()
+    database = tmp_path / "tracker.sqlite3"
+    one = TrackerProcess(database, by_env=False).start()
+    two = TrackerProcess(database, by_env=True).start()
     domain, key, gone = "shared", f"k/{uuid.uuid4().hex}", f"k/{uuid.uuid4().hex}"
     body = os.urandom(3000)
     try:
@@ -122,7 +122,7 @@ def test_two_processes_share_one_state_file_across_restarts(
     finally:
         one.stop()
         two.stop()
-    # Both stopped: the state is only in the file now.
+    # Both stopped: everything is only in the database now.
     one.start()
     two.start()
     try:
@@ -139,16 +139,16 @@ def test_two_processes_share_one_state_file_across_restarts(
         two.stop()
 
 
-def test_a_bad_state_file_stops_the_tracker_with_a_clear_error(tmp_path: Path) -> None:
-    state_file = tmp_path / "state.db"
-    state_file.write_bytes(b"garbage")
+def test_a_bad_database_stops_the_tracker_with_a_clear_error(tmp_path: Path) -> None:
+    database = tmp_path / "tracker.sqlite3"
+    database.write_bytes(b"garbage")
     proc = subprocess.run(
         [sys.executable, "-m", FAKETRACKER, "--listen", "127.0.0.1:0"],
-        env=own_environ(FAKETRACKER_STATE_FILE=str(state_file)),
+        env=own_environ(FAKETRACKER_DATABASE=str(database)),
         capture_output=True,
         timeout=30,
     )
     assert proc.returncode == 2
-    assert b"FAKETRACKER_STATE_FILE" in proc.stderr
-    assert b"not a fake tracker state file" in proc.stderr
-    assert state_file.read_bytes() == b"garbage"
+    assert b"FAKETRACKER_DATABASE" in proc.stderr
+    assert b"not an SQLite database" in proc.stderr
+    assert database.read_bytes() == b"garbage"
