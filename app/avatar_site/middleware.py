@@ -1,7 +1,8 @@
 """Middleware: refuse oversized request bodies early; answer the health check first.
 
 RequestSizeLimitMiddleware answers ``413`` to a request whose ``Content-Length`` is
-over ``REQUEST_MAX_BYTES``, judged from that header alone. Django's
+over ``REQUEST_MAX_BYTES``, judged from that header alone (an upload gets the upload
+form again, with the limit: ``avatars.views.request_too_large``). Django's
 ``DATA_UPLOAD_MAX_MEMORY_SIZE`` does not count uploaded files, and the CSRF
 middleware parses the whole multipart body (writing big files to temporary files)
 before a view can look at the file's size. That happens in its ``process_view``,
@@ -11,8 +12,8 @@ anywhere by Django. It comes after the session and auth middleware, so its page 
 the site's page for whoever is logged in.
 
 It is not left unread, though, up to ``DRAIN_LIMIT`` (64 MB): the body is read in
-64 KB chunks and thrown away, then the 413 is sent. A server that closes a
-connection with unread data makes the kernel reset it, and Perlbal, which streams
+64 KB chunks and thrown away (``views.drain``), then the 413 is sent. A server that
+closes a connection with unread data makes the kernel reset it, and Perlbal, which streams
 request bodies to the app as they arrive (no ``buffer_uploads``, see
 perlbal/perlbal.conf), then drops the 413 and the user sees a broken connection
 instead of the message. Reading the body holds this app thread for as long as the
@@ -25,25 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from avatars.views import request_too_large
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.template.defaultfilters import filesizeformat
-from django.template.loader import render_to_string
 
-from .views import healthz
+from .views import drain, healthz
 
 DRAIN_LIMIT = 64 * 1024 * 1024
-DRAIN_CHUNK = 64 * 1024
-
-
-def _drain(request: HttpRequest, length: int) -> None:
-    stream = request.META.get("wsgi.input")
-    left = length
-    while stream is not None and left > 0:
-        chunk = stream.read(min(DRAIN_CHUNK, left))
-        if not chunk:
-            break
-        left -= len(chunk)
 
 
 class RequestSizeLimitMiddleware:
@@ -58,19 +47,8 @@ class RequestSizeLimitMiddleware:
         if length > settings.REQUEST_MAX_BYTES:
             # Judged from the header alone: the body is never parsed or stored.
             if length <= DRAIN_LIMIT:
-                _drain(request, length)
-            response = HttpResponse(
-                render_to_string(
-                    "request_too_large.html",
-                    {
-                        "limit": filesizeformat(settings.AVATAR_MAX_BYTES),
-                        "received": filesizeformat(length),
-                    },
-                    request=request,
-                ),
-                status=413,
-            )
-            return response
+                drain(request)
+            return request_too_large(request, received=length)
         return self.get_response(request)
 
 

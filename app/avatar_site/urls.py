@@ -19,6 +19,8 @@ from django.urls import include, path, re_path
 
 from . import views
 
+handler400 = views.bad_request
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

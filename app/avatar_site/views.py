@@ -1,16 +1,21 @@
-"""Site-wide views: the health check, the static file view and /favicon.ico."""
+"""Site-wide views: the health check, the static file view, /favicon.ico, the 400 page."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from avatars.views import request_too_large
 from django.conf import settings
 from django.contrib.staticfiles import finders
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils._os import safe_join
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from django.views.static import serve
+
+DRAIN_CHUNK = 64 * 1024
 
 
 @never_cache
@@ -50,3 +55,25 @@ FAVICON = "avatars/favicon.ico"
 def favicon(request: HttpRequest) -> HttpResponse:
     """``/favicon.ico``, which browsers ask for on every site whatever the pages link."""
     return static(request, FAVICON)
+
+
+def drain(request: HttpRequest) -> None:
+    """Read and drop what is left of the body, up to its Content-Length.
+
+    A server that closes a connection with unread data makes the kernel reset it, and
+    Perlbal then drops the answer (see middleware.py).
+    """
+    while request.read(DRAIN_CHUNK):
+        pass
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler400``: form fields over DATA_UPLOAD_MAX_MEMORY_SIZE get the site's 413.
+
+    Django raises RequestDataTooBig when the CSRF check first reads the form, before any
+    view runs; its default answer is a bare "Bad Request (400)".
+    """
+    if isinstance(exception, RequestDataTooBig):
+        drain(request)
+        return request_too_large(request)
+    return defaults.bad_request(request, exception)

@@ -37,6 +37,15 @@ class AvatarForm(forms.Form):
             f"{settings.AVATAR_MAX_PIXELS / 1_000_000:g} megapixels."
         )
 
+    @classmethod
+    def refused(cls, reason: str) -> AvatarForm:
+        """The form for an upload refused before it was read, showing ``reason`` on the field."""
+        form = cls(data={}, files={})
+        form.full_clean()
+        form.errors.clear()  # "Choose an image": the file was there, but never read
+        form.add_error("image", forms.ValidationError(reason, code="too_large"))
+        return form
+
     def clean_image(self) -> CheckedImage:
         upload = self.cleaned_data["image"]
         if upload.size > settings.AVATAR_MAX_BYTES:

@@ -2,17 +2,20 @@ from __future__ import annotations
 
 import logging
 from functools import wraps
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -26,17 +29,34 @@ GALLERY_PAGE_SIZE = 48
 
 
 def staff_required(view):
-    """Anonymous users go to the login page; logged-in non-staff get 403."""
+    """Anonymous users go to the login page, which says the page is for staff.
+
+    A logged-in user who is not staff gets a 403 page saying so, with a button that logs
+    out and goes to the login page: the login page itself would send them straight back
+    here (it redirects a logged-in user to ``next``).
+    """
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if not request.user.is_staff:
-            raise PermissionDenied("This page is for staff only.")
+            return render(request, "avatars/staff_only.html", status=403)
         return view(request, *args, **kwargs)
 
+    wrapper.staff_only = True  # read by LoginView (wraps copies it to outer decorators)
     return wrapper
+
+
+def is_staff_page(url: str) -> bool:
+    """Whether ``url`` is one of this site's pages for staff only."""
+    if not url:
+        return False
+    try:
+        match = resolve(urlsplit(url).path)
+    except Resolver404:
+        return False
+    return getattr(match.func, "staff_only", False)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -147,6 +167,43 @@ def cluster_status(request: HttpRequest) -> HttpResponse:
     return render(request, "avatars/status.html", context)
 
 
+def request_too_large(request: HttpRequest, received: int | None = None) -> HttpResponse:
+    """The answer to a request body refused unread: ``received`` bytes over REQUEST_MAX_BYTES
+    (avatar_site.middleware), or None for form fields over DATA_UPLOAD_MAX_MEMORY_SIZE
+    (avatar_site.views.bad_request).
+
+    An upload ends on the upload form with the reason and the limits, ready for the next
+    try; any other request gets the site's page saying so. Nothing was read, so nothing
+    was stored.
+    """
+    if received is None:
+        reason = (
+            f"The form sent more than {filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)} of "
+            "form fields besides the image, so it was not read and nothing was stored."
+        )
+    else:
+        reason = (
+            f"That upload was too large ({filesizeformat(received)}) and was not stored. "
+            f"Images may be at most {filesizeformat(settings.AVATAR_MAX_BYTES)}."
+        )
+    if request.user.is_authenticated and request.path_info == reverse("avatar-edit"):
+        form = AvatarForm.refused(reason)
+        current = Avatar.objects.filter(user=request.user).first()
+        return render(request, "avatars/edit.html", {"form": form, "avatar": current}, status=413)
+    return render(request, "request_too_large.html", {"reason": reason}, status=413)
+
+
+class LoginView(auth_views.LoginView):
+    """Django's, saying so when the page asked for (``next``) is for staff only."""
+
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs) -> dict:
+        context = super().get_context_data(**kwargs)
+        context["for_staff"] = is_staff_page(self.get_redirect_url())
+        return context
+
+
 class LogoutView(auth_views.LogoutView):
     """Logging out stays a POST (CSRF-checked); a GET shows a page with the button.
 
@@ -158,3 +215,9 @@ class LogoutView(auth_views.LogoutView):
 
     def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         return render(request, "registration/logout.html")
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        # Added after the session is flushed, so it survives to the next page.
+        messages.success(request, "You have been logged out.")
+        return response

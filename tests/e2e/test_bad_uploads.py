@@ -92,3 +92,16 @@ def test_bad_upload_is_refused(uploader, case: str):
     assert response.status_code == status, response.text[:2000]
     assert phrase in response.text.lower() or phrase in response.text
     assert client.avatar_links(username) is None, "a refused upload became the avatar"
+
+
+def test_form_fields_over_djangos_limit_get_the_upload_form(uploader):
+    # Form fields over DATA_UPLOAD_MAX_MEMORY_SIZE (256 KiB), under the site's own limit:
+    # Django stops reading partway (RequestDataTooBig). The rest of the body is read and
+    # dropped before the 413, else Perlbal never gets the answer (a 30 s timeout here).
+    client, username = uploader
+    image = ("big.jpg", _padded_jpeg(3 * 1024 * 1024), "image/jpeg")
+    response = client.post("/avatar/", {"note": "x" * 400_000}, files={"image": image})
+    assert response.status_code == 413, response.text[:2000]
+    assert "was not read and nothing was stored" in response.text
+    assert 'class="upload"' in response.text
+    assert client.avatar_links(username) is None

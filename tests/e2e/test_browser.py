@@ -38,6 +38,9 @@ PHONE = {"width": 375, "height": 740}  # an iPhone's width in CSS pixels
 # Thumbnails are shown at 128 CSS pixels and stored at twice that, for 2x screens.
 THUMB_CSS, THUMB_STORED = 128, 256
 TIMEOUT_MS = 20_000
+MAX_BYTES = int(os.environ.get("E2E_AVATAR_MAX_BYTES", str(5 * 1024 * 1024)))
+STAFF_NOTE = "The page you asked for is for staff: log in with a staff account."
+LOGGED_OUT = "You have been logged out."
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +79,34 @@ def assert_fits_the_width(page, width: int) -> None:
     for selector in ("header.top", "header.top nav", "main"):
         right = page.locator(selector).evaluate("e => e.getBoundingClientRect().right")
         assert right <= width, f"{selector} ends at {right} px on a {width} px screen"
+
+
+# Each piece of text in the navigation, with the (top, bottom) of each box it is laid
+# out in: a piece that wraps has boxes one below the other.
+NAV_TEXT_BOXES = """nav => {
+  const pieces = [];
+  const walk = document.createTreeWalker(nav, NodeFilter.SHOW_TEXT);
+  for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+    if (!node.textContent.trim()) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const boxes = Array.from(range.getClientRects(), r => [r.top, r.bottom]);
+    pieces.push([node.textContent.trim(), boxes]);
+  }
+  return pieces;
+}"""
+
+
+def assert_nav_on_one_line(page, items: list[str]) -> None:
+    """Every navigation item shows, and all of them on one line, none wrapped."""
+    nav = page.locator("header.top nav")
+    pieces = nav.evaluate(NAV_TEXT_BOXES)
+    assert [text for text, _ in pieces] == items, pieces
+    boxes = [box for _, text_boxes in pieces for box in text_boxes]
+    # One line: every box overlaps every other vertically.
+    assert max(top for top, _ in boxes) < min(bottom for _, bottom in boxes), pieces
+    for item in nav.locator(":scope > *").all():
+        assert item.is_visible()
 
 
 def new_context(browser, target: Target, viewport: dict, **options):
@@ -148,13 +179,21 @@ def test_sign_up_and_upload_in_a_browser(target: Target, browser, shots: Path):
         # The original behind the thumbnail's link renders, upright.
         page.click(".profile .avatar-frame")
         assert rendered_size(page, "img") == (480, 720)
+
+        # Logging out from the navigation's button says so on the page it lands on.
+        page.go_back()
+        page.click("header.top nav button:text('Log out')")
+        page.wait_for_url(target.site_url + "/")
+        assert page.locator(".messages").inner_text() == LOGGED_OUT
+        assert page.locator("header.top nav").get_by_text("Log in").is_visible()
     finally:
         context.close()
 
 
 def test_phone_width_log_out_and_remove(target: Target, browser, shots: Path):
     client = target.client()
-    username = new_username("bea_", 6)
+    # A long name (30 characters): the navigation cuts it rather than wrap.
+    username = new_username("bea_", 26)
     assert client.sign_up(username, PASSWORD).status_code == 302
     upload = client.upload(images.portrait(), "me.png", "image/png")
     assert upload.status_code == 302, upload.text[:2000]
@@ -164,6 +203,7 @@ def test_phone_width_log_out_and_remove(target: Target, browser, shots: Path):
         page = context.new_page()
         log_in(page, username, PASSWORD, "/avatar/")
         assert_fits_the_width(page, PHONE["width"])
+        assert_nav_on_one_line(page, ["Gallery", username, "My avatar", "Log out"])
         page.goto(f"/u/{username}/")
         assert_fits_the_width(page, PHONE["width"])
         page.screenshot(path=shots / "profile-phone.png", scale="css")
@@ -183,7 +223,7 @@ def test_phone_width_log_out_and_remove(target: Target, browser, shots: Path):
         assert "Your avatar has been removed." in page.locator(".messages").inner_text()
         assert client.avatar_links(username) is None
 
-        # An oversized upload gets the site's page, still for this user.
+        # An oversized upload ends on the upload form, which says the limit and works.
         page.set_input_files(
             "#id_image",
             files=[{"name": "huge.jpg", "mimeType": "image/jpeg", "buffer": b"\xff" * 6_000_000}],
@@ -191,15 +231,39 @@ def test_phone_width_log_out_and_remove(target: Target, browser, shots: Path):
         with page.expect_response("**/avatar/") as answer:
             page.click("form.upload button[type=submit]")
         assert answer.value.status == 413
-        assert page.locator("h1").inner_text() == "That upload is too large"
+        assert page.locator("h1").inner_text() == "Your avatar"
+        error = page.locator("#id_image_error").inner_text().replace("\xa0", " ")
+        assert "That upload was too large" in error and "not stored" in error, error
+        limit = f"Images may be at most {MAX_BYTES / 1024**2:.1f} MB."
+        assert limit in error, error
+        assert page.get_attribute("#id_image", "aria-invalid") == "true"
         assert page.locator("header.top nav").get_by_text(username).is_visible()
-        assert not page.locator("header.top nav").get_by_text("Sign up").count()
+        assert client.avatar_links(username) is None
+        page.set_input_files(
+            "#id_image",
+            files=[{"name": "me.png", "mimeType": "image/png", "buffer": images.portrait()}],
+        )
+        page.click("form.upload button[type=submit]")
+        page.wait_for_url(f"**/u/{username}/")
+        assert client.avatar_links(username) is not None
+
+        # The status page tells a non-staff user so, and offers to log in as staff.
+        page.goto("/status/")
+        assert page.locator("h1").inner_text() == "Staff only"
+        assert "which is not a staff account" in page.locator("main").inner_text()
+        page.click("text=Log out and log in as staff")
+        page.wait_for_url("**/accounts/login/?next=/status/")
+        assert page.locator(".messages").inner_text() == LOGGED_OUT
+        assert page.locator("main .notice").inner_text() == STAFF_NOTE
+        assert_fits_the_width(page, PHONE["width"])
 
         # A typed /accounts/logout/ is a page with the button, not the browser's error.
+        log_in(page, username, PASSWORD, "/avatar/")
         page.goto("/accounts/logout/")
         assert page.locator("h1").inner_text() == "Log out"
         page.click("main form button[type=submit]")
         page.wait_for_url(target.site_url + "/")
+        assert page.locator(".messages").inner_text() == LOGGED_OUT
         assert page.locator("header.top nav").get_by_text("Log in").is_visible()
     finally:
         context.close()
@@ -212,8 +276,17 @@ def test_staff_sees_the_cluster_status(target: Target, browser, shots: Path):
         context = new_context(browser, target, viewport)
         try:
             page = context.new_page()
-            log_in(page, *target.staff, "/status/")
+            # Asked for anonymously, the page sends to the login page, which says why.
+            page.goto("/status/")
+            page.wait_for_url("**/accounts/login/?next=/status/")
+            assert page.locator("main .notice").inner_text() == STAFF_NOTE
+            page.fill("#id_username", target.staff[0])
+            page.fill("#id_password", target.staff[1])
+            page.click("main form button[type=submit]")
+            page.wait_for_url("**/status/")
             assert page.locator("h1").inner_text() == "MogileFS cluster status"
+            nav = ["Gallery", target.staff[0], "My avatar", "Status", "Log out"]
+            assert_nav_on_one_line(page, nav)
             hosts = {host.name for host in target.admin.get_hosts()}
             table = page.locator("section").first.inner_text()
             assert hosts and all(name in table for name in hosts)

@@ -65,6 +65,23 @@ def test_log_in_and_out(client, user):
     assert response["Location"].startswith("/accounts/login/?next=/avatar/")
 
 
+def messages_of(page: str) -> list[str]:
+    """The texts of the site's notices (the messages framework's list) on a page."""
+    box = re.search(r'<ul class="messages">(.*?)</ul>', page, re.S)
+    return re.findall(r"<li[^>]*>(.*?)</li>", box[1], re.S) if box else []
+
+
+def test_log_out_says_so_once(alice):
+    # The nav's button and the GET page's button both post here.
+    response = alice.post("/accounts/logout/", follow=True)
+    assert response.redirect_chain == [("/", 302)]
+    page = response.content.decode()
+    assert messages_of(page) == ["You have been logged out."]
+    assert 'href="/accounts/login/"' in page
+    assert messages_of(alice.get("/").content.decode()) == []
+    assert alice.get("/avatar/").status_code == 302
+
+
 def test_log_in_with_a_wrong_password_says_so(client, user):
     response = client.post("/accounts/login/", {"username": "alice", "password": "nope"})
     assert response.status_code == 200

@@ -184,16 +184,51 @@ def staff_client(client, django_user_model, settings):
     return client
 
 
+STAFF_NOTE = "The page you asked for is for staff: log in with a staff account."
+
+
 @pytest.mark.django_db
-def test_status_is_for_staff_only(client, django_user_model):
-    response = client.get("/status/")
-    assert response.status_code == 302
-    assert response["Location"] == "/accounts/login/?next=/status/"
+def test_status_sends_anonymous_users_to_log_in_as_staff(client, django_user_model):
+    response = client.get("/status/", follow=True)
+    assert response.redirect_chain == [("/accounts/login/?next=/status/", 302)]
+    page = response.content.decode()
+    assert "<h1>Log in</h1>" in page and STAFF_NOTE in page
+    # Still said after a wrong password, and only for staff pages.
+    wrong = {"username": "ops", "password": "nope", "next": "/status/"}
+    assert STAFF_NOTE in client.post("/accounts/login/", wrong).content.decode()
+    for url in ("/accounts/login/", "/accounts/login/?next=/avatar/", "/accounts/login/?next=/x"):
+        assert STAFF_NOTE not in client.get(url).content.decode(), url
+    django_user_model.objects.create_user("ops", password="pw", is_staff=True)
+    response = client.post(
+        "/accounts/login/", {"username": "ops", "password": "pw", "next": "/status/"}
+    )
+    assert response["Location"] == "/status/"
+
+
+@pytest.mark.django_db
+def test_status_tells_a_non_staff_user_who_they_are_and_how_to_switch(client, django_user_model):
     client.force_login(django_user_model.objects.create_user("eve", password="x"))
+    assert "/status/" not in client.get("/").content.decode()  # no link for non-staff
     response = client.get("/status/")
     assert response.status_code == 403
-    assert "<p>This page is for staff only.</p>" in response.content.decode()
-    assert "/status/" not in client.get("/").content.decode()  # no link for non-staff
+    page = response.content.decode()
+    main = page[page.index("<main>") :]
+    assert "<h1>Staff only</h1>" in main
+    assert "You are logged in as <strong>eve</strong>, which is not a staff account." in main
+    form = re.search(
+        r'<form method="post" action="/accounts/logout/"[^>]*>(.*?)</form>', main, re.S
+    )
+    assert form, main
+    assert 'name="csrfmiddlewaretoken"' in form[1]
+    assert '<input type="hidden" name="next" value="/accounts/login/?next=/status/">' in form[1]
+    # The login page would send a logged-in user straight back here: the way out is
+    # that form, which logs out and lands on the login page, saying both.
+    response = client.post(
+        "/accounts/logout/", {"next": "/accounts/login/?next=/status/"}, follow=True
+    )
+    assert response.redirect_chain == [("/accounts/login/?next=/status/", 302)]
+    page = response.content.decode()
+    assert "You have been logged out." in page and STAFF_NOTE in page
 
 
 @pytest.mark.django_db

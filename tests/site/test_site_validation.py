@@ -115,15 +115,73 @@ def test_exactly_the_byte_limit_is_accepted(alice, img, memory_storages, setting
     assert Avatar.objects.count() == 1
 
 
-def test_huge_request_refused_before_it_is_read(alice, img, memory_storages, settings):
+def upload_form(page: str) -> str:
+    form = re.search(
+        r'<form method="post" enctype="multipart/form-data" class="upload"[^>]*>(.*?)</form>',
+        page,
+        re.S,
+    )
+    assert form, page
+    return form[1]
+
+
+def test_huge_request_ends_on_the_upload_form(alice, img, memory_storages, settings):
     settings.REQUEST_MAX_BYTES = 10_000
+    settings.AVATAR_MAX_BYTES = 9_000
     response = post(alice, b"\xff" * 20_000)
-    assert_refused(response, "That upload is too large", memory_storages, status=413)
-    # The site's page for the logged-in user, as on every other page.
+    assert_refused(response, "That upload was too large", memory_storages, status=413)
     page = response.content.decode()
+    # The upload form again, the reason and the limit in its field's error box.
+    form = upload_form(page).replace("\xa0", " ")  # filesizeformat's no-break spaces
+    assert 'name="csrfmiddlewaretoken"' in form
+    error = re.search(r'<ul class="errorlist" id="id_image_error"><li>(.*?)</li>', form)
+    assert error, form
+    assert re.fullmatch(
+        r"That upload was too large \(19\.\d KB\) and was not stored\. "
+        r"Images may be at most 8\.8 KB\.",
+        error[1],
+    ), error[1]
+    assert 'aria-invalid="true"' in re.search(r'<input type="file"[^>]*>', form)[0]
+    assert "at most 8.8 KB and 16 megapixels" in form  # the help text
+    # The site's page for the logged-in user, as on every other page.
     assert 'href="/u/alice/">alice</a>' in page
-    assert 'action="/accounts/logout/"' in page and 'name="csrfmiddlewaretoken"' in page
+    assert 'action="/accounts/logout/"' in page
     assert "Sign up" not in page and 'href="/accounts/login/"' not in page
+    # The form works: the next, smaller upload is taken.
+    assert post(alice, img.bytes("PNG")).status_code == 302
+    assert Avatar.objects.count() == 1
+
+
+def test_huge_replacement_keeps_the_current_avatar(
+    alice, user, img, memory_storages, settings, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(alice, img.bytes("PNG")).status_code == 302
+    avatar = Avatar.objects.get(user=user)
+    files = memory_storages.all_files()
+    settings.REQUEST_MAX_BYTES = 10_000
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(alice, b"\xff" * 20_000)
+    assert response.status_code == 413
+    assert avatar.thumbnail.url in response.content.decode()
+    assert "Replace with an image" in upload_form(response.content.decode())
+    assert Avatar.objects.get(user=user).image.name == avatar.image.name
+    assert memory_storages.all_files() == files
+
+
+def test_form_fields_over_the_memory_limit_end_on_the_upload_form(
+    alice, img, memory_storages, settings
+):
+    # Django's own limit on the form's other fields (RequestDataTooBig), under ours.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
+    data = {"image": SimpleUploadedFile("me.png", img.bytes("PNG")), "note": "x" * 5_000}
+    response = alice.post("/avatar/", data)
+    assert_refused(response, "was not read and nothing was stored", memory_storages, status=413)
+    form = upload_form(response.content.decode())
+    assert "more than 1000\xa0bytes of form fields" in form
+    assert 'name="csrfmiddlewaretoken"' in form
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 256 * 1024
+    assert post(alice, img.bytes("PNG")).status_code == 302
 
 
 def test_huge_request_of_an_anonymous_client(client, memory_storages, settings):
