@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django_mogilefs.testing.faketracker import FakeTracker
+from django_mogilefs.testing.faketracker.__main__ import dsn_url, read_config
 from django_mogilefs.testing.faketracker.client import parse_reply
 from django_mogilefs.testing.faketracker.db import DatabaseError, open_database
 from django_mogilefs.testing.faketracker.schema import SCHEMA_VERSION, TABLES
@@ -95,3 +96,22 @@ def test_two_trackers_job_masters_hand_out_each_row_once(tmp_path: Path) -> None
     one.shutdown()  # never started: only hands back what it took
     JobMaster(two).run_once()
     assert two.replicate_work.qsize() == 2, "a stopped tracker's work is taken over"
+
+
+def test_a_mogilefsd_conf_names_the_database_as_mogilefsd_reads_it(tmp_path: Path) -> None:
+    conf = tmp_path / "mogilefsd.conf"
+    conf.write_text(
+        "# Written by the entrypoint\n"
+        "db_dsn = DBI:mysql:mogilefs;host=mysql;port=3306\n"
+        "db_user = mogile\n"
+        "db_pass = p@ss:w/rd#\n"
+        "listen = 0.0.0.0:7001\n"
+    )
+    settings = read_config(conf)
+    assert settings["listen"] == "0.0.0.0:7001"
+    url = dsn_url(settings["db_dsn"], settings["db_user"], settings["db_pass"])
+    assert url == "mysql://mogile:p%40ss%3Aw%2Frd%23@mysql:3306/mogilefs"
+    assert open_database(url).url == "mysql://mogile@mysql:3306/mogilefs"
+    assert dsn_url("DBI:SQLite:dbname=/var/tracker.db", "", "") == "/var/tracker.db"
+    with pytest.raises(DatabaseError, match="expected DBI:mysql"):
+        dsn_url("DBI:Pg:dbname=x", "", "")
