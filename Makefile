@@ -33,10 +33,10 @@ up: preflight ## Build and start the compose cluster, wait until healthy, print 
 	@echo "The avatar site is ready at $(SITE_URL)"
 
 down: docker-check ## Stop the compose cluster (data volumes are kept)
-	$(COMPOSE) --profile e2e down --remove-orphans
+	$(COMPOSE) --profile e2e --profile storage4 down --remove-orphans
 
 clean: docker-check ## Stop the compose cluster and delete its volumes
-	$(COMPOSE) --profile e2e down --volumes --remove-orphans
+	$(COMPOSE) --profile e2e --profile storage4 down --volumes --remove-orphans
 
 logs: docker-check ## Follow the compose cluster's logs
 	$(COMPOSE) logs --follow --tail=100
@@ -48,6 +48,7 @@ bootstrap: docker-check ## Re-run the idempotent bootstrap against the compose c
 	$(COMPOSE) run --rm bootstrap
 
 e2e: docker-check ## Run the end-to-end suite from a container on the compose network
+	$(COMPOSE) --profile storage4 up --no-start mogstored4
 	$(COMPOSE) --profile e2e run --rm --build e2e
 
 # -- local development and tests ------------------------------------------------

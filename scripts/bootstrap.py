@@ -215,7 +215,11 @@ def _plan_hosts(plan: Plan, desc: ClusterDescription, hosts: Sequence[HostInfo])
             )
     described = {h.name for h in desc.hosts}
     for host in hosts:
-        if host.name not in described:
+        if host.name in described:
+            continue
+        if host.status == "dead":
+            plan.notes.append(f"host {host.name} ({host.ip}) is dead (retired)")
+        else:
             plan.drift.append(
                 f"host {host.name} ({host.ip}:{host.http_port}, {host.status}) is on the "
                 "tracker but not in the description"
@@ -248,6 +252,12 @@ def _plan_devices(
                     f"device {devid} belongs to host {owner} on the tracker, not to "
                     f"{spec.name} (device ids are never reused: pick a new one)"
                 )
+            elif current.status == "dead":
+                plan.drift.append(
+                    f"device {devid} on {spec.name} is dead: its files were copied elsewhere "
+                    "and it stays dead (a device id is never reused); remove it from the "
+                    "description, and give a replacement disk a new id"
+                )
             elif current.status != "alive":
                 plan.drift.append(
                     f"device {devid} on {spec.name} is '{current.status}' on the tracker, "
@@ -257,6 +267,9 @@ def _plan_devices(
     for device in devices:
         if device.devid not in described:
             owner = hostnames.get(device.hostid, f"hostid {device.hostid}")
+            if device.status == "dead":
+                plan.notes.append(f"device {device.devid} on {owner} is dead (retired)")
+                continue
             plan.drift.append(
                 f"device {device.devid} on {owner} ({device.status}) is on the tracker "
                 "but not in the description"
@@ -299,8 +312,15 @@ def wait_until_ready(
     out: TextIO,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[DeviceInfo]:
-    """Poll get_devices until every described device is ready, or raise after ``timeout``."""
-    wanted = desc.devids
+    """Poll get_devices until every described device is ready, or raise after ``timeout``.
+
+    A dead device is left out (it never comes back: the plan reports it); if every
+    described device is dead, there is nothing to wait for and that is an error.
+    """
+    dead = {d.devid for d in admin.get_devices() if d.status == "dead"}
+    wanted = [devid for devid in desc.devids if devid not in dead]
+    if not wanted:
+        raise BootstrapError(f"every described device ({_ids(desc.devids)}) is dead")
     print(
         f"Waiting up to {timeout:g}s for device(s) {_ids(wanted)} to be alive, "
         "writeable and sized...",
@@ -324,11 +344,6 @@ def wait_until_ready(
                 elapsed = time.monotonic() - started
                 print(f"Ready after {elapsed:.1f}s: device(s) {_ids(wanted)}.", file=out)
                 return [devices[devid] for devid in wanted]
-            dead = [
-                devid for devid in wanted if devid in devices and devices[devid].status == "dead"
-            ]
-            if dead:
-                raise BootstrapError(f"device(s) {_ids(dead)} are dead: they can never be alive")
             problem = "; ".join(missing)
         if time.monotonic() - started >= timeout:
             raise BootstrapError(f"not ready after {timeout:g}s: {problem}")

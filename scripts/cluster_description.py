@@ -104,9 +104,10 @@ class _Parser:
             self.class_spec(item, f"classes[{i}]")
             for i, item in enumerate(self.array(raw, "classes"))
         )
-        hosts = tuple(
+        specs = [
             self.host_spec(item, f"hosts[{i}]") for i, item in enumerate(self.array(raw, "hosts"))
-        )
+        ]
+        hosts = tuple(spec for spec in specs if spec is not None)
         if not hosts:
             raise self.error("describe at least one [[hosts]] entry")
         self.unique([c.name for c in classes], "class name")
@@ -128,13 +129,20 @@ class _Parser:
                 raise self.error(f"{where}.hashtype must be MD5 or NONE, not {hashtype!r}")
         return ClassSpec(self.name(item, f"{where}.name"), mindevcount, replpolicy, hashtype)
 
-    def host_spec(self, item: Any, where: str) -> HostSpec:
+    def host_spec(self, item: Any, where: str) -> HostSpec | None:
+        """The host, or None for an ``optional`` host whose address is empty (a machine
+        this deployment does not have now)."""
         if not isinstance(item, dict):
             raise self.error(f"{where} must be a table ([[hosts]])")
-        self.only_keys(item, where, {"name", "address", "port", "devices"})
+        self.only_keys(item, where, {"name", "address", "port", "devices", "optional"})
         name = self.name(item, f"{where}.name")
         if len(name) > MAX_HOSTNAME:
             raise self.error(f"{where}.name is longer than {MAX_HOSTNAME} characters")
+        optional = item.get("optional", False)
+        if not isinstance(optional, bool):
+            raise self.error(f"{where}.optional must be true or false")
+        if optional and not self.interpolate(str(item.get("address", "")), where).strip():
+            return None
         address = self.string(item, f"{where}.address", "address")
         port = self.integer(item, f"{where}.port", "port", minimum=1)
         if port > 65535:

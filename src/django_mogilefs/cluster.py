@@ -8,10 +8,10 @@ argument the server accepts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .exceptions import ProtocolError
+from .exceptions import ProtocolError, TrackerError
 from .protocol import destinations
 from .tracker import TrackerPool
 
@@ -62,6 +62,24 @@ class DeviceInfo:
             and self.observed_state == "writeable"
             and self.mb_total is not None
         )
+
+
+@dataclass(frozen=True)
+class FidInfo:
+    """One file of ``list_fids`` (every domain), with its copies once ``file_debug`` ran."""
+
+    fid: int
+    domain: str
+    cls: str
+    key: str
+    length: int
+    devcount: int
+    devids: tuple[int, ...] = ()
+
+
+def parse_rebalance_state(text: str) -> dict[str, str]:
+    """A ``rebal_state`` / ``rebalance_status`` string: ``key=value`` words."""
+    return dict(word.partition("=")[::2] for word in text.split())
 
 
 def _int(value: str | None) -> int | None:
@@ -239,6 +257,72 @@ class ClusterAdmin:
 
     def set_weight(self, hostname: str, devid: int, weight: int) -> None:
         self.pool.request("set_weight", {"host": hostname, "device": devid, "weight": weight})
+
+    # -- files across domains (list_fids, file_debug) ------------------------------------
+
+    def list_fids(self, after: int = 0, count: int = 500) -> list[FidInfo]:
+        """Files with a fid above ``after``, at most ``count`` (the tracker caps it at 500)."""
+        data = self.pool.request("list_fids", {"from": after, "to": count})
+        return [
+            FidInfo(
+                int(data[f"fid_{n}_fid"]),
+                data.get(f"fid_{n}_domain", ""),
+                data.get(f"fid_{n}_class", ""),
+                data.get(f"fid_{n}_key", ""),
+                int(data.get(f"fid_{n}_length") or 0),
+                int(data.get(f"fid_{n}_devcount") or 0),
+            )
+            for n in range(1, int(data.get("fid_count") or 0) + 1)
+        ]
+
+    def iter_fids(self) -> Iterator[FidInfo]:
+        """Every file of the cluster, in fid order, 500 per request."""
+        after = 0
+        while page := self.list_fids(after):
+            yield from page
+            after = page[-1].fid
+
+    def devids_of(self, fid: int) -> tuple[int, ...]:
+        """The devices ``fid`` has copies on now (``file_debug``: the file_on rows, not the
+        file's devcount, which the reaper leaves stale)."""
+        data = self.pool.request("file_debug", {"fid": fid})
+        return tuple(sorted(int(d) for d in (data.get("devids") or "").split(",") if d))
+
+    # -- settings and rebalancing -----------------------------------------------------------
+
+    def server_settings(self) -> dict[str, str]:
+        data = self.pool.request("server_settings")
+        count = int(data.get("key_count") or 0)
+        return {data[f"key_{n}"]: data.get(f"value_{n}", "") for n in range(1, count + 1)}
+
+    def rebalance_set_policy(self, policy: str) -> None:
+        """Set the policy (and forget any earlier run's state); see docs/operations.md."""
+        self.pool.request("rebalance_set_policy", {"policy": policy})
+
+    def rebalance_test(self) -> tuple[list[int], list[int]]:
+        """The policy's (source, destination) devices, as the tracker would pick them now."""
+        data = self.pool.request("rebalance_test")
+        ids = [[int(d) for d in (data.get(k) or "").split(",") if d] for k in ("sdevs", "ddevs")]
+        return ids[0], ids[1]
+
+    def rebalance_start(self) -> dict[str, str]:
+        return parse_rebalance_state(self.pool.request("rebalance_start").get("state", ""))
+
+    def rebalance_status(self) -> dict[str, str] | None:
+        """The last run's state, or None when there is none (``no_rebal_state``)."""
+        try:
+            data = self.pool.request("rebalance_status")
+        except TrackerError as exc:
+            if exc.code == "no_rebal_state":
+                return None
+            raise
+        return parse_rebalance_state(data.get("state", ""))
+
+    def rebalance_stop(self) -> None:
+        self.pool.request("rebalance_stop")
+
+    def rebalance_reset(self) -> None:
+        self.pool.request("rebalance_reset")
 
     def close(self) -> None:
         self.pool.close()

@@ -29,7 +29,11 @@ def hosts() -> list[HostInfo]:
 
 
 def devices() -> list[DeviceInfo]:
-    return [DeviceInfo(i, i, "alive", "writeable", 100, 1000, 10, 990) for i in (1, 2, 3)]
+    """Devices 1..6, device i on host (i - 1) % 3 + 1, as the description has them."""
+    return [
+        DeviceInfo(i, (i - 1) % 3 + 1, "alive", "writeable", 100, 1000, 10, 990)
+        for i in range(1, 7)
+    ]
 
 
 def summaries(plan: bootstrap.Plan) -> list[str]:

@@ -57,7 +57,9 @@ def test_first_run_builds_the_cluster_and_waits_until_it_is_ready(
     assert (code, err) == (0, "")
     assert "+ create domain avatars" in out
     assert "+ create device 3 on host mogstored3" in out
-    assert "Applied 9 change(s)." in out
+    assert "+ create device 6 on host mogstored3" in out
+    assert "mogstored4" not in out, "the optional fourth host is not described"
+    assert "Applied 12 change(s)." in out
     assert "Ready after" in out
 
     classes = admin.get_domains()["avatars"]
@@ -72,7 +74,9 @@ def test_first_run_builds_the_cluster_and_waits_until_it_is_ready(
     assert [(h.name, h.ip, h.http_port, h.status) for h in admin.get_hosts()] == [
         (f"mogstored{i}", f"127.0.0.{i}", port, "alive") for i in (1, 2, 3)
     ]
-    assert [(d.devid, d.ready) for d in admin.get_devices()] == [(1, True), (2, True), (3, True)]
+    assert sorted((d.devid, d.ready) for d in admin.get_devices()) == [
+        (devid, True) for devid in range(1, 7)
+    ]
 
 
 def test_second_run_changes_nothing(empty_cluster: MogileCluster, admin: ClusterAdmin) -> None:
@@ -126,6 +130,49 @@ def test_drift_is_reported_and_left_alone(
     assert {d.devid: d.status for d in admin.get_devices()}[3] == "readonly"
 
 
+def test_a_dead_device_stays_dead_is_reported_and_not_waited_for(
+    empty_cluster: MogileCluster, admin: ClusterAdmin
+) -> None:
+    assert run(empty_cluster, "--wait", "20")[0] == 0
+    admin.set_state("mogstored1", 4, "dead")
+    code, out, err = run(empty_cluster, "--wait", "20")
+    assert (code, err) == (0, ""), out
+    assert "Plan: nothing to do" in out
+    assert "device 4 on mogstored1 is dead: its files were copied elsewhere" in out
+    assert "Ready after" in out and "device(s) 1, 2, 3, 5, 6." in out
+    assert {d.devid: d.status for d in admin.get_devices()}[4] == "dead"
+
+
+def test_the_fourth_host_is_described_only_when_it_has_an_address(
+    empty_cluster: MogileCluster, admin: ClusterAdmin
+) -> None:
+    out = io.StringIO()
+    environ = {
+        "MOGSTORED_PORT": str(empty_cluster.nodes[0].port),
+        "MOGSTORED4_ADDRESS": "127.0.0.4",
+    }
+    argv = ["--cluster", str(DESCRIPTION), "--trackers", ",".join(empty_cluster.trackers)]
+    assert bootstrap.main([*argv, "--dry-run"], environ, out, io.StringIO()) == 0
+    port = environ["MOGSTORED_PORT"]
+    assert f"+ create host mogstored4 127.0.0.4:{port} (alive)" in out.getvalue()
+    assert "+ create device 8 on host mogstored4" in out.getvalue()
+    assert admin.get_hosts() == [], "a dry run changes nothing"
+
+
+def test_a_retired_host_is_a_note_not_drift(
+    empty_cluster: MogileCluster, admin: ClusterAdmin
+) -> None:
+    assert run(empty_cluster, "--wait", "0")[0] == 0
+    admin.create_host("mogstored4", "127.0.0.4", 7500, status="alive")
+    admin.create_device(7, "mogstored4", state="dead")
+    admin.update_host("mogstored4", status="dead")
+    code, out, _ = run(empty_cluster, "--wait", "0")
+    assert code == 0
+    assert "host mogstored4 (127.0.0.4) is dead (retired)" in out
+    assert "device 7 on mogstored4 is dead (retired)" in out
+    assert "Drift" not in out
+
+
 def test_a_conflict_stops_before_any_change(
     empty_cluster: MogileCluster, admin: ClusterAdmin
 ) -> None:
@@ -142,7 +189,7 @@ def test_waiting_gives_up_and_says_which_device_is_not_ready(
     empty_cluster: MogileCluster, tmp_path: Path
 ) -> None:
     # Device 9 has no directory on mogstored1, so the tracker never sees it writeable.
-    description = edited(tmp_path, "devices = [1]", "devices = [1, 9]")
+    description = edited(tmp_path, "devices = [1, 4]", "devices = [1, 4, 9]")
     code, _, err = run(empty_cluster, "--wait", "1.5", description=description)
     assert code == 1
     assert "bootstrap: error: not ready after 1.5s: device 9: alive," in err

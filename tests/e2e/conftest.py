@@ -25,6 +25,14 @@ Environment (all optional):
   (``MOGILEFS_TRACKERS`` must list at least two).
 * ``E2E_MEDIA_TIER_STOP`` / ``E2E_MEDIA_TIER_START``: the same for the media tier (all
   of its servers).
+* ``E2E_DEVICE_DESTROY``: a command that destroys one device's files, with ``{host}``
+  (the tracker's host name) and ``{devid}`` filled in (compose: ``rm -rf`` in the
+  node's volume); the dead-disk test marks that device dead for good.
+* ``E2E_NEW_NODE_START`` / ``E2E_NEW_NODE_STOP``: commands that bring up a storage
+  machine the cluster does not have yet and register it (its bootstrap), and switch it
+  off again; the add-and-retire test spreads files onto it and then retires it for good.
+* ``E2E_BOOTSTRAP``: the deployment's bootstrap command, run again after a disk died
+  (it must report the dead device and leave it dead).
 * ``E2E_SCREENSHOT_DIR``: where the browser test also saves its screenshots
   (``make screenshots`` uses docs/screenshots).
 """
@@ -35,12 +43,13 @@ import contextlib
 import os
 import secrets
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
@@ -84,6 +93,9 @@ class Target:
     node_hooks: tuple[str, str] | None = None
     tracker_hooks: tuple[str, str] | None = None
     media_tier_hooks: tuple[str, str] | None = None
+    device_destroy: str | None = None  # E2E_DEVICE_DESTROY, with {host} and {devid}
+    new_node_hooks: tuple[str, str] | None = None
+    bootstrap: str | None = None
     admin: ClusterAdmin = field(init=False)
 
     def __post_init__(self) -> None:
@@ -166,6 +178,47 @@ class Target:
         else:
             subprocess.run(self.media_tier_hooks[1], shell=True, check=True, timeout=120)
 
+    # -- disks and machines, for good --------------------------------------------------
+
+    def destroy_device(self, host: str, devid: int) -> None:
+        """Run E2E_DEVICE_DESTROY for one device."""
+        assert self.device_destroy is not None
+        run_hook(self.device_destroy.format(host=host, devid=devid))
+
+    def start_new_node(self) -> None:
+        assert self.new_node_hooks is not None
+        run_hook(self.new_node_hooks[0])
+
+    def stop_new_node(self) -> None:
+        assert self.new_node_hooks is not None
+        run_hook(self.new_node_hooks[1])
+
+    def clusterctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """scripts/clusterctl.py against this cluster's trackers."""
+        return subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "clusterctl.py"), *args],
+            env={**os.environ, "MOGILEFS_TRACKERS": ",".join(self.trackers)},
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_hook(command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """A hook command; a failure fails the test with what it printed."""
+    result = subprocess.run(
+        command, shell=True, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode:
+        pytest.fail(
+            f"hook failed ({result.returncode}): {command}\n{result.stdout}\n{result.stderr}",
+            pytrace=False,
+        )
+    return result
+
 
 def wait_until(
     what: str, check: Callable[[], object], deadline: float, interval: float = 0.25
@@ -207,15 +260,19 @@ def _external_target() -> Target:
     )
 
 
-def _hooks() -> dict[str, tuple[str, str] | None]:
+def _hooks() -> dict[str, Any]:
     """The E2E_*_STOP / E2E_*_START commands, for nodes and trackers not started here."""
     node = (_env("E2E_STORAGE_NODE_STOP"), _env("E2E_STORAGE_NODE_START"))
     tracker = (_env("E2E_TRACKER_STOP"), _env("E2E_TRACKER_START"))
     media = (_env("E2E_MEDIA_TIER_STOP"), _env("E2E_MEDIA_TIER_START"))
+    new_node = (_env("E2E_NEW_NODE_START"), _env("E2E_NEW_NODE_STOP"))
     return {
         "node_hooks": node if all(node) else None,
         "tracker_hooks": tracker if all(tracker) else None,
         "media_tier_hooks": media if all(media) else None,
+        "device_destroy": _env("E2E_DEVICE_DESTROY") or None,
+        "new_node_hooks": new_node if all(new_node) else None,
+        "bootstrap": _env("E2E_BOOTSTRAP") or None,
     }
 
 

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import requests
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.exceptions import UnknownKeyError
 from siteclient import AvatarLinks, SiteClient
+
+from e2e import images
+from e2e.conftest import PASSWORD, REPLICATION_DEADLINE, new_username, wait_until
+
+if TYPE_CHECKING:
+    from e2e.conftest import Target
 
 
 def upload(client: SiteClient, username: str, data: bytes, name: str, ctype: str) -> AvatarLinks:
@@ -47,3 +55,42 @@ def key_unknown(mogile: MogileFSClient, key: str) -> bool:
     except UnknownKeyError:
         return True
     return False
+
+
+@dataclass
+class Stored:
+    """An avatar uploaded through the site: who uploaded it, its bytes, its URLs."""
+
+    client: SiteClient
+    data: bytes
+    links: AvatarLinks
+
+
+def store_avatars(target: Target, mogile: MogileFSClient, count: int, seed: int) -> list[Stored]:
+    """``count`` users each upload an avatar; returns once every original has its 3
+    copies and has been fetched once (so its paths are in the caches)."""
+    stored = []
+    for n in range(count):
+        client, username = target.client(), new_username()
+        assert client.sign_up(username, PASSWORD).status_code == 302
+        data = images.picture(120, 120, "PNG", seed=seed + n)
+        stored.append(Stored(client, data, upload(client, username, data, "me.png", "image/png")))
+    for item in stored:
+        key = target.key(item.links.image_url)
+        wait_until(
+            f"{key} has 3 copies",
+            lambda k=key: len(devices_of(target, mogile, k)) >= 3,
+            REPLICATION_DEADLINE,
+        )
+        assert served(item.client, item.links.image_url).content == item.data
+    return stored
+
+
+def devices_of(target: Target, mogile: MogileFSClient, key: str) -> set[int]:
+    """The devices ``key`` has copies on now (file_on, through file_debug)."""
+    return set(target.admin.devids_of(mogile.file_info(key).fid))
+
+
+def hosts_of(target: Target, devids: set[int]) -> set[int]:
+    """The hosts of these devices."""
+    return {d.hostid for d in target.admin.get_devices() if d.devid in devids}

@@ -18,6 +18,7 @@ from . import compose_file as cf
 pytestmark = pytest.mark.static
 
 STORAGE_NODES = ("mogstored1", "mogstored2", "mogstored3")
+EXTRA_NODE = "mogstored4"  # the `storage4` profile's machine
 INTERNAL_ONLY = (
     "mysql",
     "mogdbsetup",
@@ -108,36 +109,40 @@ def test_database_tracker_and_storage_are_on_the_internal_network_only() -> None
     assert set(cf.networks("perlbal")) == {"frontend", "backend"}
 
 
-def test_three_storage_nodes_each_with_its_own_device_volume_and_address() -> None:
+def test_storage_nodes_have_two_devices_each_with_its_own_volume_and_address() -> None:
     nodes = [s for s, c in cf.services().items() if c.get("command") == "mogstored"]
-    assert sorted(nodes) == list(STORAGE_NODES)
+    assert sorted(nodes) == [*STORAGE_NODES, EXTRA_NODE]
+    assert cf.services()[EXTRA_NODE]["profiles"] == ["storage4"]
+    assert all("profiles" not in cf.services()[name] for name in STORAGE_NODES)
     subnet = ipaddress.ip_network(
         cf.interpolate(cf.load()["networks"]["backend"]["ipam"]["config"][0]["subnet"])
     )
     dynamic = ipaddress.ip_network(
         cf.interpolate(cf.load()["networks"]["backend"]["ipam"]["config"][0]["ip_range"])
     )
-    devids, volumes, ips = set(), set(), set()
+    devids, volumes, ips = [], [], set()
     for name in nodes:
-        (devid,) = cf.environment(name)["MOGSTORED_DEVIDS"].split(",")
-        (volume,) = cf.services()[name]["volumes"]
-        source, target = volume.split(":")[:2]
-        assert target == f"/var/mogdata/dev{devid}", name
-        assert source in cf.load()["volumes"], f"{source} is not a named volume"
+        node_devids = cf.environment(name)["MOGSTORED_DEVIDS"].split(",")
+        mounts = dict(v.split(":")[:2][::-1] for v in cf.services()[name]["volumes"])
+        assert len(node_devids) == 2, name
+        assert set(mounts) == {f"/var/mogdata/dev{d}" for d in node_devids}, name
+        assert all(source in cf.load()["volumes"] for source in mounts.values()), name
         ip = ipaddress.ip_address(cf.static_ips()[name])
         assert ip in subnet and ip not in dynamic, f"{name}: {ip}"
-        devids.add(devid)
-        volumes.add(source)
+        devids += node_devids
+        volumes += mounts.values()
         ips.add(ip)
-    assert len(devids) == len(volumes) == len(ips) == 3
+    assert len(set(devids)) == len(set(volumes)) == len(devids) == 8
+    assert len(ips) == 4
 
 
-def test_cluster_description_matches_the_storage_nodes() -> None:
-    env = cf.environment("bootstrap")
+@pytest.mark.parametrize("fourth", [False, True])
+def test_cluster_description_matches_the_storage_nodes(fourth: bool) -> None:
+    env = dict(cf.environment("bootstrap"))
+    env["MOGSTORED4_ADDRESS"] = EXTRA_NODE if fourth else ""
     desc = load_description(cf.ROOT / "mogile" / "cluster.toml", env, resolve=cf.compose_resolver)
-    nodes = {
-        cf.static_ips()[name]: cf.environment(name)["MOGSTORED_DEVIDS"] for name in STORAGE_NODES
-    }
+    names = [*STORAGE_NODES, EXTRA_NODE] if fourth else STORAGE_NODES
+    nodes = {cf.static_ips()[name]: cf.environment(name)["MOGSTORED_DEVIDS"] for name in names}
     assert {h.ip: ",".join(map(str, h.devices)) for h in desc.hosts} == nodes
     assert {h.port for h in desc.hosts} == {7500}
     assert desc.domain == cf.environment("app")["MOGILEFS_DOMAIN"]
@@ -276,7 +281,10 @@ def test_data_lives_in_named_volumes() -> None:
         if not v.startswith((".", DOCKER_SOCKET))
     }
     assert used == declared
-    assert {"mysql-data", "mogstored1-dev1", "mogstored2-dev2", "mogstored3-dev3"} == declared
+    assert "mysql-data" in declared
+    assert {v for v in declared if v.startswith("mogstored")} == {
+        f"mogstored{(d - 1) % 3 + 1 if d < 7 else 4}-dev{d}" for d in range(1, 9)
+    }
 
 
 DOCKER_SOCKET = "/var/run/docker.sock"

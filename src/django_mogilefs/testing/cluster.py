@@ -22,7 +22,7 @@ from .faketracker.client import Reply, TrackerClient
 from .faketracker.server import FakeTracker
 from .procgroup import ProcessGroup
 from .pynode import PythonStorageNode
-from .storagenode import StorageNode, free_port, start_nodes
+from .storagenode import StorageNode, free_port, node_devids, start_nodes
 
 # name -> mindevcount; "avatar" keeps an MD5 checksum (HASHTYPES), as in a typical site.
 CLASSES: Mapping[str, int] = {"avatar": 3, "thumb": 1}
@@ -52,6 +52,8 @@ class MogileCluster:
     fakes: list[FakeTracker] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     group: ProcessGroup | None = None
+    root: Path | None = None  # where a fake cluster's nodes keep their files
+    node_kind: Literal["perlbal", "python"] = "perlbal"
 
     @property
     def tracker(self) -> FakeTracker | None:
@@ -119,6 +121,32 @@ class MogileCluster:
             for n in range(1, count + 1)
         ]
 
+    def add_node(self, devices: int = 2) -> Node:
+        """Start one more storage node (on the next 127.0.0.N, with the next free device
+        ids), register it alive with its devices, and wait until every tracker sees
+        them writeable: a new machine joining the cluster."""
+        assert self.root is not None and self.nodes, "add_node needs a fake cluster"
+        index = len(self.nodes) + 1
+        top = max(d for node in self.nodes for d in node.devids)
+        devids = list(range(top + 1, top + 1 + devices))
+        port, name, ip = self.nodes[0].port, f"mog{index}", f"127.0.0.{index}"
+        node: Node
+        if self.node_kind == "perlbal":
+            node = StorageNode(name, ip, port, devids, self.root, group=self.group)
+        else:
+            node = PythonStorageNode(name, ip, port, devids, self.root)
+        node.start()
+        self.nodes.append(node)
+        with self.client() as client:
+            steps = [("create_host", {"host": name, "ip": ip, "port": port, "status": "alive"})]
+            steps += [("create_device", {"hostname": name, "devid": d}) for d in devids]
+            for command, args in steps:
+                reply = client.call(command, args)
+                if not reply.ok:
+                    raise ClusterError(f"{command} {args}: {reply.raw}")
+        self.wait_devices(lambda d: d["observed_state"] == "writeable" and d["mb_total"] != "")
+        return node
+
     def replace_tracker(self, index: int) -> FakeTracker:
         """Start a fresh fake tracker on the database and address of a stopped one."""
         old = self.fakes[index]
@@ -156,7 +184,7 @@ def start_fake_cluster(
     trackers: int = 1,
     **tracker_options: Any,
 ) -> MogileCluster:
-    """Start mog1..3 (on 127.0.0.1..3, device i on node i, files under ``root``) and
+    """Start mog1..3 (on 127.0.0.1..3, devices i and i+3 on node i, files under ``root``) and
     ``trackers`` fake trackers sharing one database.
 
     With ``bootstrap``: create ``domain`` with ``classes`` (name -> mindevcount; the
@@ -165,16 +193,18 @@ def start_fake_cluster(
     """
     kind = _node_kind(nodes)
     group = ProcessGroup()
-    cluster = MogileCluster([], domain, group=group)
+    cluster = MogileCluster([], domain, group=group, root=root, node_kind=kind)
     try:
         node_port = port or free_port()
         if kind == "perlbal":
             cluster.nodes = list(start_nodes(root, node_port, group=group))
         else:
             cluster.nodes = [
-                PythonStorageNode(f"mog{i}", f"127.0.0.{i}", node_port, [i], root).start()
+                PythonStorageNode(f"mog{i}", f"127.0.0.{i}", node_port, node_devids(i), root)
                 for i in range(1, 4)
             ]
+            for node in cluster.nodes:
+                node.start()
         first = FakeTracker(**tracker_options).start()
         cluster.fakes = [first] + [
             FakeTracker(store=first.store, **tracker_options).start() for _ in range(trackers - 1)

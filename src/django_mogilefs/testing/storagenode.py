@@ -182,12 +182,32 @@ def free_port(ips: Sequence[str] = ("127.0.0.1", "127.0.0.2", "127.0.0.3")) -> i
     raise RuntimeError(f"no common free port on {', '.join(ips)}")
 
 
+def node_devids(node: int, count: int = 3, devices: int = 2) -> list[int]:
+    """The device ids of node ``node`` (1-based) of ``count``: i, i+count, ... (as
+    mogile/cluster.toml numbers them: mogstored1 has devices 1 and 4)."""
+    return [node + count * k for k in range(devices)]
+
+
 def start_nodes(
-    root: Path, port: int, count: int = 3, *, group: ProcessGroup, **kwargs: object
+    root: Path,
+    port: int,
+    count: int = 3,
+    *,
+    group: ProcessGroup,
+    devices: int = 2,
+    **kwargs: object,
 ) -> list[StorageNode]:
-    """Start ``mog1..mogN`` on 127.0.0.1..N, node i serving device i."""
+    """Start ``mog1..mogN`` on 127.0.0.1..N, each serving ``devices`` devices."""
     nodes = [
-        StorageNode(f"mog{i}", f"127.0.0.{i}", port, [i], root, group=group, **kwargs)  # type: ignore[arg-type]
+        StorageNode(
+            f"mog{i}",
+            f"127.0.0.{i}",
+            port,
+            node_devids(i, count, devices),
+            root,
+            group=group,
+            **kwargs,  # type: ignore[arg-type]
+        )
         for i in range(1, count + 1)
     ]
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -15,27 +17,73 @@ from .rebalance import RebalanceCommands
 
 log = logging.getLogger("faketracker")
 
-# Keys set_server_setting accepts (MogileFS::Config::server_setting_is_writable).
-WRITABLE_SETTINGS = {
-    "case_sensitive_list_keys",
-    "enable_rebalance",
-    "fsck_checksum",
-    "internal_queue_limit",
-    "memcache_servers",
-    "memcache_ttl",
-    "network_zones",
-    "rebal_policy",
-    "skip_devcount",
-    "skip_mkcol",
-    "slave_keys",
-    "queue_size_for_replicate",
-    "queue_rate_for_replicate",
-    "queue_size_for_delete",
-    "queue_rate_for_delete",
-    "queue_size_for_fsck",
-    "queue_rate_for_fsck",
-}
-WRITABLE_PREFIXES = ("slave_", "zone_")
+_CONFIG_PM = "lib/MogileFS/Config.pm"
+
+
+class InvalidFormat(ValueError):
+    """A server setting's value its cleaner refuses (``invalid_format``)."""
+
+
+def _any(value: str | None) -> str | None:
+    return value
+
+
+def _del_if_blank(value: str | None) -> str | None:
+    return value or None
+
+
+def _bool(value: str | None) -> str:
+    if not value or re.match(r"(0|f|off|n)", value, re.IGNORECASE):
+        return "0"
+    if re.match(r"(1|t|on|y)", value, re.IGNORECASE):
+        return "1"
+    raise InvalidFormat(f"Unknown format at {_CONFIG_PM} line 344.\n")
+
+
+def _num(value: str | None) -> str:
+    if not value:
+        return "0"
+    if re.fullmatch(r"\d+\n?", value):
+        return value
+    raise InvalidFormat(f"Must be numeric at {_CONFIG_PM} line 350.\n")
+
+
+def _netmasks(value: str | None) -> str | None:
+    for mask in re.split(r"[,\s]+", value or ""):
+        try:
+            ipaddress.ip_network(mask, strict=False)
+        except ValueError:
+            raise InvalidFormat(
+                f"Doesn't match an acceptable netmask at {_CONFIG_PM} line 362.\n"
+            ) from None
+    return value
+
+
+def _fsck_checksum(value: str | None) -> str | None:
+    if value == "off":
+        return "off"
+    if value == "class":
+        return None
+    if value in ("MD5", "SHA-1"):
+        return value
+    raise InvalidFormat(f"Not a valid checksum algorithm at {_CONFIG_PM} line 394.\n")
+
+
+def writable(key: str) -> Callable[[str | None], str | None] | None:
+    """MogileFS::Config::server_setting_is_writable: the value's cleaner, or None."""
+    if key.startswith("slave_"):
+        return _del_if_blank
+    if key in ("skip_devcount", "skip_mkcol", "case_sensitive_list_keys"):
+        return _bool
+    if key in ("memcache_ttl", "internal_queue_limit"):
+        return _num
+    if key in ("memcache_servers", "network_zones") or key.startswith("queue_"):
+        return _any
+    if key.startswith("zone_"):
+        return _netmasks
+    if key == "fsck_checksum":
+        return _fsck_checksum
+    return None
 
 
 class Commands(FileCommands, AdminCommands, RebalanceCommands):
@@ -103,10 +151,17 @@ class Commands(FileCommands, AdminCommands, RebalanceCommands):
         key = args.get("key")
         if not perl_true(key) or key is None:
             raise CommandError("bad_params")
-        if key not in WRITABLE_SETTINGS and not key.startswith(WRITABLE_PREFIXES):
+        clean = writable(key)
+        if clean is None:
             raise CommandError("not_writable")
-        value = args.get("value")
-        self.store.set_setting(key, None if value in (None, "") else value)
+        try:
+            value = clean(args.get("value"))
+        except InvalidFormat as exc:
+            raise CommandError("invalid_format", str(exc)) from None
+        self.store.set_setting(key, value)
+        if key.startswith("slave_"):
+            version = int(self.store.setting("slave_version") or 0)
+            self.store.set_setting("slave_version", version + 1)
 
     def cmd_fsck_status(self, args: Args) -> dict[str, object]:
         settings = self.store.settings()

@@ -104,7 +104,8 @@ def save_settings(settings: dict[str, Any]) -> str:
 
 
 def _ids(values: list[Any]) -> list[int]:
-    return [int(v) for v in values if str(v).isdigit()]
+    """The device or host ids of a list value; "" and 0 (Perl-false) are none."""
+    return [int(v) for v in values if str(v).isdigit() and int(v)]
 
 
 def _num(value: Any) -> float:
@@ -201,9 +202,8 @@ def inject(tracker: FakeTracker) -> None:
     state = rebal.state
     assert state is not None
     if store.setting("rebal_signal") == "stop":
-        current = _ids([state.get("sdev_current", "0")])
-        if current and rebal.policy["leave_in_drain_mode"] in ("0", "", None):
-            store.set_device_state(current[0], "alive")
+        # Rebalance::stop means to undrain the current device but reads it from the
+        # wrong hash, so a 2.73 tracker leaves it in drain: so does this one.
         state["time_stopped"] = str(int(time.time()))
         store.set_setting("rebal_signal", None)
         store.set_setting("rebal_host", None)
@@ -312,7 +312,9 @@ def _finish_source_device(tracker: FakeTracker, rebal: Rebalance) -> None:
     state.pop("sdev_limit", None)
     if rebal.policy["leave_in_drain_mode"] in ("0", "", None) and str(sdev).isdigit():
         tracker.store.set_device_state(int(sdev), "alive")
-    state["completed_devs"] = [*[d for d in state["completed_devs"] if d != ""], str(sdev)]
+    # An empty list is saved as "" and read back as [""]: 2.73's completed_devs starts
+    # with a comma (",31,22").
+    state["completed_devs"] = [*state["completed_devs"], str(sdev)]
 
 
 class RebalanceCommands(CommandBase):
@@ -371,6 +373,8 @@ class RebalanceCommands(CommandBase):
         try:
             Rebalance(args.get("policy") or "")
         except PolicyError as exc:
-            raise CommandError("bad_rebal_pol", f"{exc} at {__file__} line 1.\n") from None
+            # croak() names its caller's line, as a tracker run from its source tree shows.
+            text = f"{exc} at lib/MogileFS/Worker/Query.pm line 1738.\n"
+            raise CommandError("bad_rebal_pol", text) from None
         self.store.set_setting("rebal_policy", args.get("policy"))
         self.store.set_setting("rebal_state", None)
