@@ -7,7 +7,7 @@ COMPOSE ?= docker compose
 SITE_URL ?= http://127.0.0.1:8080
 
 .DEFAULT_GOAL := help
-.PHONY: help docker-check preflight standin-images up down clean logs ps bootstrap e2e test test-unit test-integration \
+.PHONY: help docker-check preflight standin-images up down clean logs ps bootstrap backup restore e2e test test-unit test-integration \
 	test-e2e lint dev dev-down dev-status bench screenshots deps dist
 
 help: ## List the targets
@@ -46,6 +46,14 @@ ps: docker-check ## Show the compose services and their health
 
 bootstrap: docker-check ## Re-run the idempotent bootstrap against the compose cluster
 	$(COMPOSE) run --rm bootstrap
+
+backup: docker-check ## Dump the tracker's and the site's databases: make backup DIR=/path/to/dir
+	@[ -n "$(DIR)" ] || { echo "usage: make backup DIR=/path/to/dir" >&2; exit 2; }
+	COMPOSE="$(COMPOSE)" scripts/db-backup backup "$(DIR)"
+
+restore: docker-check ## Load a backup into the compose MySQL: make restore FILE=... [FORCE=1]
+	@[ -n "$(FILE)" ] || { echo "usage: make restore FILE=/path/to/dump.sql.gz [FORCE=1]" >&2; exit 2; }
+	COMPOSE="$(COMPOSE)" scripts/db-backup restore "$(FILE)" $(if $(filter 1,$(FORCE)),--force)
 
 e2e: docker-check ## Run the end-to-end suite from a container on the compose network
 	$(COMPOSE) --profile storage4 up --no-start mogstored4

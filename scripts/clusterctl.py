@@ -49,12 +49,17 @@ class Refused(Exception):
 
 @dataclass
 class Copies:
-    """The result of checking every file's copies."""
+    """The result of checking every file's copies, by "domain/key (class)"."""
 
     files: int = 0
-    short: list[str] = field(default_factory=list)  # "key (class): N of M copies"
-    lost: list[str] = field(default_factory=list)  # no copy left at all
-    on_excluded: list[str] = field(default_factory=list)  # still on an excluded device
+    short: dict[str, str] = field(default_factory=dict)  # -> "N of M copies"
+    lost: set[str] = field(default_factory=set)  # no copy left at all
+    on_excluded: set[str] = field(default_factory=set)  # still on an excluded device
+
+    @property
+    def bad(self) -> set[str]:
+        """The files without their class's copies (short or lost)."""
+        return set(self.short) | self.lost
 
 
 class Cluster:
@@ -126,11 +131,11 @@ def check_copies(
         wanted = classes.get((info.domain, info.cls), 2)
         name = f"{info.domain}/{info.key} ({info.cls})"
         if devids & exclude:
-            result.on_excluded.append(name)
+            result.on_excluded.add(name)
         if not kept:
-            result.lost.append(name)
+            result.lost.add(name)
         elif len(kept) < wanted:
-            result.short.append(f"{name}: {len(kept)} of {wanted} copies")
+            result.short[name] = f"{len(kept)} of {wanted} copies"
     return result
 
 
@@ -256,6 +261,10 @@ def cmd_retire(admin: ClusterAdmin, args: argparse.Namespace, out: TextIO) -> No
     if not devices:
         raise Refused(f"host {host.name} has no device left that is not dead")
     cluster.check_leaves_enough(devices, f"retiring {host.name}")
+    classes = cluster.classes
+    already = check_copies(admin, classes, set()).bad  # e.g. thumbnails of a dead disk
+    if already:
+        print(f"note: {len(already)} file(s) lack copies already; not counted", file=out)
     others = [
         h.hostid for h in cluster.hosts.values() if h.hostid != host.hostid and h.status == "alive"
     ]
@@ -265,7 +274,6 @@ def cmd_retire(admin: ClusterAdmin, args: argparse.Namespace, out: TextIO) -> No
     )
     start_rebalance(admin, policy, out)
     wait_for("the rebalance", lambda: rebalance_finished(admin), args.wait, out)
-    classes = cluster.classes
     wait_for(
         f"no file left on {host.name}",
         lambda: _left_on(check_copies(admin, classes, devices)),
@@ -273,10 +281,11 @@ def cmd_retire(admin: ClusterAdmin, args: argparse.Namespace, out: TextIO) -> No
         out,
     )
     result = check_copies(admin, classes, devices)
-    if result.short or result.lost:
+    worse = sorted(result.bad - already)
+    if worse:
         raise Refused(
-            f"{len(result.short) + len(result.lost)} file(s) would lose a copy, e.g. "
-            f"{(result.short + result.lost)[:3]}: {host.name} stays in drain, not dead"
+            f"{len(worse)} file(s) would lose a copy, e.g. {worse[:3]}: "
+            f"{host.name} stays in drain, not dead"
         )
     for devid in sorted(devices):
         admin.set_state(host.name, devid, "dead")
@@ -297,9 +306,11 @@ def cmd_copies(admin: ClusterAdmin, args: argparse.Namespace, out: TextIO) -> No
         f"with no copy, {len(result.on_excluded)} on device(s) {_ids(args.exclude)}",
         file=out,
     )
-    for line in (result.short + result.lost)[:20]:
+    lines = [f"{name}: {what}" for name, what in result.short.items()]
+    lines += [f"{name}: no copy" for name in sorted(result.lost)]
+    for line in lines[:20]:
         print(f"  {line}", file=out)
-    if result.short or result.lost:
+    if result.bad:
         raise Refused("some files do not have their class's copies")
 
 
@@ -312,7 +323,8 @@ def _ids(devids: Sequence[int]) -> str:
 
 def _short(result: Copies) -> str | None:
     if result.short:
-        return f"{len(result.short)} file(s) short, e.g. {result.short[0]}"
+        name, what = next(iter(result.short.items()))
+        return f"{len(result.short)} file(s) short, e.g. {name}: {what}"
     return None
 
 

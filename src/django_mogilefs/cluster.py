@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .exceptions import ProtocolError, TrackerError
+from .exceptions import NoDevicesError, ProtocolError, TrackerError
 from .protocol import destinations
 from .tracker import TrackerPool
 
@@ -244,13 +244,27 @@ class ClusterAdmin:
         )
         return [int(d) for d, _ in offered]
 
-    def avoided_devices(self, domain: str, cls: str | None = None) -> set[int]:
+    def avoided_devices(self, domain: str, cls: str | None = None, *, asks: int = 10) -> set[int]:
         """The alive devices the tracker does not use now: reported not writeable (a
-        node that refuses), or not offered by ``create_open`` (a node that is gone: a
-        2.73 tracker skips its host while ``get_devices`` still says ``writeable``)."""
+        node that refuses), or on a host ``create_open`` never offers (a node that is
+        gone: a 2.73 tracker skips its host while ``get_devices`` still says
+        ``writeable``). One ``create_open`` offers a device on each of at most three
+        hosts, chosen by free space, so this asks up to ``asks`` times, and stops once
+        every host with a writeable device has been offered."""
         alive = [d for d in self.get_devices() if d.status == "alive"]
-        offered = set(self.write_destinations(domain, cls))
-        return {d.devid for d in alive if d.observed_state != "writeable" or d.devid not in offered}
+        hostids = {d.devid: d.hostid for d in alive}
+        candidates = {d.hostid for d in alive if d.observed_state == "writeable"}
+        offered: set[int] = set()
+        for _ in range(asks):
+            try:
+                offered |= {hostids.get(d) for d in self.write_destinations(domain, cls)}
+            except NoDevicesError:
+                break
+            if candidates <= offered:
+                break
+        return {
+            d.devid for d in alive if d.observed_state != "writeable" or d.hostid not in offered
+        }
 
     def set_state(self, hostname: str, devid: int, state: str) -> None:
         self.pool.request("set_state", {"host": hostname, "device": devid, "state": state})
@@ -326,6 +340,21 @@ class ClusterAdmin:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def avoided_by_trackers(
+    trackers: Sequence[str], domain: str, cls: str | None = None
+) -> dict[str, set[int]]:
+    """:meth:`ClusterAdmin.avoided_devices` as each tracker sees it: every tracker runs
+    its own monitor, so one may still offer a device that another avoids, for seconds."""
+    out = {}
+    for tracker in trackers:
+        admin = ClusterAdmin([tracker])
+        try:
+            out[tracker] = admin.avoided_devices(domain, cls)
+        finally:
+            admin.close()
+    return out
 
 
 def _class_args(

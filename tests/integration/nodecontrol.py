@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from django_mogilefs.cluster import ClusterAdmin
+from django_mogilefs.cluster import avoided_by_trackers
 from django_mogilefs.testing.cluster import MogileCluster
 
 STOP, START = "E2E_STORAGE_NODE_STOP", "E2E_STORAGE_NODE_START"
@@ -90,7 +90,7 @@ class NodeControl:
         ids of its devices. The fake cluster's ``mog3`` gets SIGSTOP; a real cluster's
         node, E2E_STORAGE_NODE_FREEZE (then E2E_STORAGE_NODE_THAW)."""
         self.check_freezing()
-        assert not self.avoided(), "the tracker avoids a device before the node freezes"
+        assert not self.avoided_by_a_tracker(), "a tracker avoids a device before the node freezes"
         with contextlib.ExitStack() as stack:
             if self.freeze_hooks is None:
                 stack.enter_context(frozen(self.cluster, FAKE_NODE))
@@ -101,20 +101,18 @@ class NodeControl:
             end = time.monotonic() + self.deadline
             while not (down := self.avoided()):
                 if time.monotonic() > end:
-                    raise AssertionError(
-                        f"{self.deadline:g}s frozen, the tracker uses every device"
-                    )
+                    raise AssertionError(f"{self.deadline:g}s frozen, a tracker uses every device")
                 time.sleep(0.25)
             yield down
         end = time.monotonic() + self.deadline
-        while self.avoided():
+        while self.avoided_by_a_tracker():
             if time.monotonic() > end:
                 raise AssertionError(f"{self.deadline:g}s after thawing, a device is still avoided")
             time.sleep(0.25)
 
     def stop(self) -> set[int]:
         """Stop one node and wait until the tracker stops using it; its devices' ids."""
-        assert not self.avoided(), "the tracker avoids a device before the node stops"
+        assert not self.avoided_by_a_tracker(), "a tracker avoids a device before the node stops"
         if self.hooks is None:
             node = self.cluster.node(FAKE_NODE)
             self.cluster.stop_node(node.name)
@@ -136,15 +134,17 @@ class NodeControl:
             return
         subprocess.run(self.hooks[1], shell=True, check=True, timeout=HOOK_TIMEOUT)
         end = time.monotonic() + self.deadline
-        while self.avoided():
+        while self.avoided_by_a_tracker():
             if time.monotonic() > end:
                 raise AssertionError(f"{self.deadline:g}s after {START}, a device is still avoided")
             time.sleep(0.25)
 
     def avoided(self) -> set[int]:
-        """The alive devices the tracker does not use: not writeable, or not offered."""
-        admin = ClusterAdmin(self.cluster.trackers)
-        try:
-            return admin.avoided_devices(self.cluster.domain, "avatar")
-        finally:
-            admin.close()
+        """The alive devices no tracker uses (each has its own monitor, so one may avoid
+        a node seconds before another does): not writeable, or not offered."""
+        sets = avoided_by_trackers(self.cluster.trackers, self.cluster.domain, "avatar")
+        return set.intersection(*sets.values())
+
+    def avoided_by_a_tracker(self) -> set[int]:
+        sets = avoided_by_trackers(self.cluster.trackers, self.cluster.domain, "avatar")
+        return set.union(*sets.values())

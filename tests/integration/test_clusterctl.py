@@ -76,7 +76,7 @@ def wait_copies(
     while time.monotonic() < deadline:
         classes = {(cluster.domain, "avatar"): 3, (cluster.domain, "thumb"): 1}
         result = clusterctl.check_copies(admin, classes, set(exclude))
-        if not result.short and not result.lost and not result.on_excluded:
+        if not result.bad and not result.on_excluded:
             return True
         time.sleep(0.3)
     return False

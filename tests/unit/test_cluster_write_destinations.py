@@ -103,3 +103,35 @@ def test_avoided_devices_are_the_alive_ones_not_writeable_or_not_offered():
     finally:
         admin.close()
         stub.close()
+
+
+def test_a_device_is_in_use_when_its_host_is_offered_on_any_of_several_asks():
+    """Six devices on four hosts: one create_open names at most three hosts, so the
+    admin asks again until every host with a writeable device was offered."""
+    devices = {
+        "devices": 6,
+        **{f"dev{n}_devid": n for n in range(1, 7)},
+        **{f"dev{n}_hostid": (n - 1) % 4 + 1 for n in range(1, 7)},  # 1,2,3,4,1,2
+        **{f"dev{n}_status": "alive" for n in range(1, 7)},
+        **{f"dev{n}_observed_state": "writeable" for n in range(1, 7)},
+    }
+    offers = iter([(1, 2, 3), (5, 6, 4), (1, 2, 3)])
+
+    def answer(command: str, args: dict[str, str]) -> bytes:
+        if command == "get_devices":
+            return ok(**devices)
+        if command == "create_open":
+            ids = next(offers)
+            fields = {f"devid_{i}": d for i, d in enumerate(ids, 1)}
+            fields |= {f"path_{i}": PATH.format(n=d) for i, d in enumerate(ids, 1)}
+            return ok(fid=7, dev_count=len(ids), **fields)
+        return ok()
+
+    stub = StubTracker(answer)
+    admin = ClusterAdmin(stub.address)
+    try:
+        assert admin.avoided_devices("avatars", "avatar") == set()
+    finally:
+        admin.close()
+        stub.close()
+    assert stub.commands().count("create_open") == 2, "it stops once every host was offered"
