@@ -17,7 +17,7 @@ LOOPBACK = "127.0.0.1"
 NODE_ADDRESSES, NODE_PORT = ("127.0.0.1", "127.0.0.2", "127.0.0.3"), 7500  # mogile/cluster.toml's
 PORTS = {"mogilefsd": 7001, "mogilefsd2": 7002, "memcached": 11211, "app": 8000, "media": 8001}
 PORTS |= {"perlbal": 8080, "perlbal-mgmt": 16000}
-TRACKERS = ("mogilefsd", "mogilefsd2")  # two on one state file, as compose's on one database
+TRACKERS = ("mogilefsd", "mogilefsd2")  # two on one database (--database), as in compose
 
 
 class StackError(RuntimeError):
