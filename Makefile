@@ -7,8 +7,8 @@ COMPOSE ?= docker compose
 SITE_URL ?= http://127.0.0.1:8080
 
 .DEFAULT_GOAL := help
-.PHONY: help docker-check preflight standin-images up down clean logs ps bootstrap backup restore e2e test test-unit test-integration \
-	test-e2e lint dev dev-down dev-status bench screenshots deps dist
+.PHONY: help docker-check preflight standin-images up down clean logs ps bootstrap backup restore e2e test test-unit \
+	test-integration test-e2e lint dev dev-down dev-status dev-reset bench screenshots deps dist
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -62,16 +62,33 @@ e2e: docker-check ## Run the end-to-end suite from a container on the compose ne
 # -- local development and tests ------------------------------------------------
 
 # The pinned requirements, then django-mogilefs itself (editable: src/ is what runs).
+# mysqlclient (compose's MySQL driver) builds from source with the `test` group's Debian
+# packages, so only `make test` adds it: `make dev` runs the site on SQLite.
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	grep -v '^mysqlclient==' requirements.txt >$(VENV)/requirements-no-mysql.txt
+	sed 's|^-r requirements.txt$$|-r requirements-no-mysql.txt|' requirements-dev.txt \
+	  >$(VENV)/requirements-dev-no-mysql.txt
+	$(PY) -m pip install --quiet -r $(VENV)/requirements-dev-no-mysql.txt
 	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $@
 
-deps: ## Install the Python environment (and, as root, missing Debian packages)
-	@if [ "$$(id -u)" = 0 ]; then scripts/system-deps.sh --install; else scripts/system-deps.sh; fi
-	@$(MAKE) --no-print-directory $(VENV)/.installed
+$(VENV)/.mysqlclient: requirements.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet "$$(grep '^mysqlclient==' requirements.txt)"
+	touch $@
+
+# Debian package groups (scripts/system-deps.sh): dev (what make dev runs), test, bench.
+SYSTEM_DEPS ?= dev test bench
+dev: SYSTEM_DEPS = dev
+bench: SYSTEM_DEPS = bench
+test screenshots: SYSTEM_DEPS = test
+
+deps: ## The Python environment and (as root) the Debian packages of SYSTEM_DEPS (all groups)
+	@if [ "$$(id -u)" = 0 ]; then scripts/system-deps.sh --install $(SYSTEM_DEPS); \
+	  else scripts/system-deps.sh $(SYSTEM_DEPS); fi
+	@$(MAKE) --no-print-directory $(VENV)/.installed \
+	  $(if $(filter test,$(SYSTEM_DEPS)),$(VENV)/.mysqlclient)
 
 dist: $(VENV)/.installed ## Build django-mogilefs (wheel and sdist in dist/) and check them with twine
 	rm -rf dist
@@ -88,20 +105,26 @@ test: deps lint ## Every suite: unit, static checks, conformance, integration, s
 test-unit: $(VENV)/.installed ## Only the fast unit tests
 	$(PY) -m pytest -m unit
 
-test-integration: $(VENV)/.installed ## Only the integration suite (set MOGILEFS_TRACKERS to use a real cluster)
+test-integration: $(VENV)/.installed $(VENV)/.mysqlclient ## Only the integration suite (set MOGILEFS_TRACKERS to use a real cluster)
 	$(PY) -m pytest -m integration
 
 test-e2e: $(VENV)/.installed ## Only the end-to-end suite (starts its own native stack, or E2E_SITE_URL=...)
 	$(PY) -m pytest -m e2e
 
-dev: deps ## The compose topology natively, no Docker: http://127.0.0.1:8080 (Ctrl-C stops it)
-	$(PY) scripts/dev.py up
+# DEV_ARGS: options of scripts/dev.py, e.g. DEV_ARGS="--var-dir /tmp/mystack".
+DEV := $(PY) scripts/dev.py $(DEV_ARGS)
 
-dev-down: ## Stop what `make dev` started (also after a crash)
-	$(PY) scripts/dev.py down
+dev: deps ## The compose topology natively, no Docker: http://127.0.0.1:8080 (Ctrl-C stops it; data is kept)
+	$(DEV) up
 
-dev-status: ## What `make dev` runs, and whether the site answers
-	$(PY) scripts/dev.py status
+dev-down: ## Stop what `make dev` started, from another shell
+	$(DEV) down
+
+dev-status: ## What `make dev` runs (supervisor's view), and whether the site answers
+	@$(DEV) status || [ $$? = 3 ] # 3: not running, an answer rather than a failure
+
+dev-reset: ## Delete what `make dev` keeps: the site's database, the stored files, the trackers' state
+	$(DEV) reset
 
 bench: deps ## wrk benchmark of the avatar paths on a fresh native stack (about 4 minutes)
 	$(PY) scripts/bench.py

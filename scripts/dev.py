@@ -1,9 +1,5 @@
 #!/usr/bin/env python3
-"""``python scripts/dev.py up|down|status``: the native stack of ``make dev``.
-
-Run from the environment ``make deps`` creates (``.venv/bin/python``), where
-django-mogilefs is installed; the ``devstack`` package beside this file does the work.
-"""
+"""``make dev``'s command (``--help``); run it with the Python of ``make deps`` (.venv)."""
 
 import sys
 

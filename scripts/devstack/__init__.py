@@ -1,11 +1,6 @@
-"""The native stack (``make dev``): the compose topology as local processes.
+"""The native stack (``make dev``, ``scripts/dev.py``): the compose topology under supervisor."""
 
-``python scripts/dev.py up|down|status``; from Python, :class:`DevStack` is a
-context manager (the end-to-end suite and the bench start one on free ports).
-"""
+from .config import StackConfig, StackError
+from .stack import DevStack
 
-from .config import StackConfig
-from .deps import MissingPackages
-from .stack import DevStack, StackError
-
-__all__ = ["DevStack", "MissingPackages", "StackConfig", "StackError"]
+__all__ = ["DevStack", "StackConfig", "StackError"]

@@ -1,485 +1,244 @@
-"""The native stack: the compose topology as local processes, started and stopped as one.
+"""The native stack under supervisor: started in readiness order, watched, stopped as one.
 
-    from devstack import DevStack, StackConfig
-
-    with DevStack(StackConfig.isolated(tmp_path)) as stack:   # free ports, own addresses
-        requests.get(stack.site_url + "/healthz")
-        stack.stop_storage_node("mogstored2")
-
-Order: fake tracker, storage nodes (one real Perlbal per host of the cluster
-description), memcached, then the bootstrap (the compose one: same script, same
-description) alongside the database migrations, then gunicorn, the media tier (granian,
-app/start-media) and the front Perlbal.
-Every wait is bounded; any failure stops what was started and raises
-:class:`StackError` with the failing service's log. With ``config.trackers`` set the
-tracker and storage nodes are somebody else's: only the domain and classes are ensured.
+supervisord (our child, ``-n``) starts, restarts and stops the services, one log file each in
+``<var>/logs/``; this module writes its config, starts each service once the one before is
+ready, and talks to it over ``<var>/supervisor.sock`` (``dev.py`` from any shell). All run
+under ``setpriv --pdeathsig``: supervisord dies with its parent, the services with it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
-import secrets
+import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+import xmlrpc.client
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
-from . import deps
-from .config import LOOPBACK, ROOT, StackConfig
-from .net import NotReady, http_status, memcached_answers, port_free, tcp_open, wait_for
-from .procs import Supervisor, running_in_record
+from ownenv import own_environ
 
-if TYPE_CHECKING:
-    from django_mogilefs.testing import StorageNode
+from .config import LOOPBACK, StackConfig, StackError
+from .services import BIN, TRACKER_STATE, Service, missing_packages, stack_services, tcp_open
 
-CLUSTER_FILE = ROOT / "mogile" / "cluster.toml"
-BOOTSTRAP = ROOT / "scripts" / "bootstrap.py"
-PERLBAL_START = ROOT / "perlbal" / "start"
-MEDIA_START = ROOT / "app" / "start-media"
-STEP_TIMEOUT = 60.0  # every wait and one-shot command is bounded by this
-TRACKER_STATE = "tracker-state.sqlite3"  # the fake trackers' shared database, in var/
-
-
-class StackError(RuntimeError):
-    """The stack could not start (the message says which part and shows its log)."""
+STEP_TIMEOUT = 60.0  # every readiness wait is bounded by this
+DATA = ("db.sqlite3", "storage", TRACKER_STATE)  # what make dev keeps and dev-reset removes
+GROUP = "devstack"  # one supervisor group: a shutdown stops them all at once, not one a second
 
 
 class DevStack:
-    """Start (``start()`` or ``with``) and stop the native stack described by ``config``."""
+    """Start and stop the native stack described by ``config``, or one of its services."""
 
-    def __init__(self, config: StackConfig, *, out: TextIO | None = None) -> None:
-        self.config = config
+    def __init__(self, config: StackConfig, *, out: TextIO | None = None, echo=False) -> None:
+        self.config, self.var = config, config.var_dir.resolve()
         self.out = out or sys.stderr
-        self.var = config.var_dir.resolve()
-        self.record = self.var / "processes.json"
-        self.supervisor = Supervisor(self.record, self.var / "logs")
-        self.nodes: list[StorageNode] = []  # only with the fake tracker
+        self.echo = echo  # supervisord's own log (spawned, exited...) on stdout too
+        self.proc: subprocess.Popen[bytes] | None = None
 
-    # -- addresses ------------------------------------------------------------------
+    site_url = property(lambda self: self.config.site_url)
+    app_url = property(lambda self: self.config.app_url)
+    media_tier_url = property(lambda self: self.config.media_tier_url)
+    trackers = property(lambda self: self.config.tracker_list)
+    domain = property(lambda self: self.config.domain)
+    mgmt_address = property(lambda self: (LOOPBACK, self.config.ports["perlbal-mgmt"]))
 
-    @property
-    def site_url(self) -> str:
-        return self.config.site_url
-
-    @property
-    def app_url(self) -> str:
-        return self.config.app_url
+    def services(self) -> dict[str, Service]:
+        return {s.name: s for s in stack_services(self.config)}
 
     @property
-    def media_tier_url(self) -> str:
-        return self.config.media_tier_url
+    def rpc(self):  # supervisor's XML-RPC interface
+        from supervisor.xmlrpc import SupervisorTransport
 
-    @property
-    def trackers(self) -> list[str]:
-        return self.config.tracker_list
+        transport = SupervisorTransport(None, None, f"unix://{self.var / 'supervisor.sock'}")
+        return xmlrpc.client.ServerProxy("http://localhost", transport=transport).supervisor
 
-    @property
-    def domain(self) -> str:
-        return self.config.domain
+    def running(self) -> bool:
+        return _quietly(lambda: self.rpc.getState()["statename"] == "RUNNING")
 
-    @property
-    def mgmt_address(self) -> tuple[str, int]:
-        """The front Perlbal's management console."""
-        return (LOOPBACK, self.config.mgmt_port)
+    def info(self, name: str | None = None):
+        """supervisor's record of one service (or a list of all): statename, pid..."""
+        return self.rpc.getProcessInfo(f"{GROUP}:{name}") if name else self.rpc.getAllProcessInfo()
 
-    def front_pid(self) -> int | None:
-        service = self.supervisor.services.get("perlbal")
-        return service.pid if service else None
+    def front_pid(self) -> int:
+        return self.info("perlbal")["pid"]
 
-    # -- life cycle -------------------------------------------------------------------
+    def staff_login(self) -> tuple[str, str]:
+        """The staff account app/start makes: compose's username, the secret's password."""
+        env = self.services()["app"].env
+        password = Path(env["DJANGO_STAFF_PASSWORD_FILE"]).read_text().strip()
+        return env["DJANGO_STAFF_USERNAME"], password
 
-    def __enter__(self) -> DevStack:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _write_conf(self, services: dict[str, Service]) -> Path:
+        logs, sock = self.var / "logs", self.var / "supervisor.sock"
+        lines = [
+            f"[supervisord]\nlogfile={logs}/supervisord.log\npidfile={self.var}/supervisord.pid",
+            f"childlogdir={logs}\n" + ("user=root" if os.geteuid() == 0 else ""),
+            f"[unix_http_server]\nfile={sock}\nchmod=0700\n[supervisorctl]\nserverurl=unix://{sock}",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory=supervisor.rpcinterface:make_main_rpcinterface",
+            f"[group:{GROUP}]\nprograms={','.join(services)}",
+        ]
+        for s in services.values():
+            command = shlex.join(_die_with_parent(["env", *map("=".join, s.env.items()), *s.argv]))
+            lines += [
+                f"[program:{s.name}]\ncommand={command.replace('%', '%%')}\ndirectory={s.cwd}",
+                "autostart=false",  # started in order by start_service, once the one before is up
+                "autorestart=false\nstartsecs=0" if s.oneshot else "autorestart=true",
+                f"stopasgroup=true\nkillasgroup=true\nredirect_stderr=true\n"
+                f"stdout_logfile={logs}/{s.name}.log",
+            ]
+        conf = self.var / "supervisord.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        return conf
 
     def start(self) -> DevStack:
-        deps.check()
-        busy = running_in_record(self.record)
-        if busy:
+        if problem := missing_packages():
+            raise StackError(problem)
+        if self.running():
+            raise StackError(f"a stack already runs from {self.var}; stop it first (make dev-down)")
+        if self.config.own_memcached and tcp_open(LOOPBACK, self.config.ports["memcached"]):
+            # Debian starts a memcached on 11211 when the package is installed: share it.
+            self._say(f"memcached: using the one already on {self.config.native()['memcached']}")
+            self.config = dataclasses.replace(self.config, own_memcached=False)
+        services = self.services()
+        taken = [
+            f"{s.port[0]}:{s.port[1]}" for s in services.values() if s.port and tcp_open(*s.port)
+        ]
+        if taken:
             raise StackError(
-                f"a stack already runs from {self.var} ({', '.join(busy)}); "
-                "stop it first (make dev-down)"
+                f"in use already: {', '.join(taken)} (another stack? make dev-down stops ours)"
             )
-        self._check_ports()
         self._prepare_var()
+        self.config.save()
+        argv = [sys.executable, "-m", "supervisor.supervisord", "-n", "-c"]
+        argv += [str(self._write_conf(services)), *([] if self.echo else ["-s"])]
+        path = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+        self.proc = subprocess.Popen(_die_with_parent(argv), env=own_environ(PATH=path))
         try:
-            if not self.config.external:
-                self._start_tracker()
-                self._start_nodes()
-            self._start_memcached()
-            self._bootstrap_and_migrate()
-            self._start_site()
-            self._start_media()
-            self._start_front()
+            self._wait("supervisord", self.running, lambda: self.proc.poll() is not None)
+            for name, service in services.items():
+                if not service.standby:
+                    self.start_service(name)
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _check_ports(self) -> None:
-        """Refuse to start at all when an address is taken, rather than half-way through."""
-        c = self.config
-        ports = (c.site_port, c.media_port, c.front_port, c.mgmt_port)
-        wanted = [(LOOPBACK, port) for port in ports]
-        if not c.external:
-            wanted += [(LOOPBACK, port) for port in c.tracker_ports]
-            wanted += [(address, c.node_port) for address in c.node_addresses]
-        if not memcached_answers(LOOPBACK, c.memcached_port):
-            wanted.append((LOOPBACK, c.memcached_port))
-        taken = [f"{host}:{port}" for host, port in wanted if not port_free(host, port)]
-        if taken:
-            raise StackError(
-                f"in use already: {', '.join(taken)} (another stack? make dev-down stops ours)"
-            )
+    def start_service(self, name: str) -> None:
+        """Start one service (``dev.py start NAME``) and wait until it is ready."""
+        service = self._service(name)
+        self._say(f"starting {name}")
+        service.prepare()
+        with contextlib.suppress(xmlrpc.client.Fault):  # already started
+            self.rpc.startProcess(f"{GROUP}:{name}", False)
 
-    def stop(self) -> None:
-        """Stop everything this object started (newest first). Safe to call twice."""
-        self.supervisor.stop_all()
+        def failed() -> bool:  # supervisor gave up on it, or a one-shot failed
+            info = self.info(name)
+            return info["statename"] in ("FATAL", "EXITED") and info["exitstatus"] != 0
 
-    def exited(self) -> str | None:
-        """A description of the first service that died on its own, if one did."""
-        service = self.supervisor.exited()
-        if service is not None:
-            return f"{service.name} exited ({service.popen.returncode}):\n{service.tail()}"
-        return None
+        def ready() -> bool:
+            if service.oneshot:
+                return self.info(name)["statename"] == "EXITED"
+            return service.port is None or tcp_open(*service.port)
 
-    # -- controls for the tests ---------------------------------------------------------
+        self._wait(name, ready, failed)
 
-    def node(self, name: str) -> StorageNode:
-        try:
-            return next(n for n in self.nodes if n.name == name)
-        except StopIteration:
-            raise KeyError(f"no storage node {name!r} in this stack") from None
+    def stop_service(self, name: str) -> None:
+        """Stop one service (``dev.py stop NAME``); supervisor leaves it stopped."""
+        self._service(name)
+        with contextlib.suppress(xmlrpc.client.Fault):  # not running
+            self.rpc.stopProcess(f"{GROUP}:{name}", True)
 
-    def stop_storage_node(self, name: str) -> None:
-        self.node(name).stop()
-        self.supervisor.write_record()
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop every service and supervisord (from any process). Safe to call twice."""
+        asked = _quietly(self.rpc.shutdown)
+        if self.proc is not None:
+            if not asked:  # not answering yet (or any more)
+                self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()  # pdeathsig then stops the services
+                self.proc.wait()
+            return
+        pidfile, deadline = self.var / "supervisord.pid", time.monotonic() + timeout
+        while asked and pidfile.exists() and time.monotonic() < deadline:  # gone as it exits
+            time.sleep(0.2)
 
-    def start_storage_node(self, name: str) -> None:
-        node = self.node(name)
-        node.start(timeout=STEP_TIMEOUT)
-        self._label_node(node)
+    def wait(self) -> int:
+        """Until supervisord exits (``make dev-down``, or a crash); its exit status."""
+        return self.proc.wait()
 
-    def _label_node(self, node: StorageNode) -> None:
-        # StorageNode.start spawns Perlbal, then the usage writer, through our group.
-        perlbal, usage = self.supervisor.group.processes[-2:]
-        self.supervisor.label(perlbal, node.name)
-        self.supervisor.label(usage, f"{node.name}-usage")
-
-    def manage(self, *args: str, env: Mapping[str, str] | None = None) -> str:
-        """Run ``manage.py`` with the site's settings; its output, or StackError."""
-        return self._run(
-            "manage", [sys.executable, "app/manage.py", *args], {**self.site_env(), **(env or {})}
-        )
-
-    def create_staff(self, username: str, password: str) -> None:
-        self.manage(
-            "createstaff",
-            username,
-            "--skip-validation",
-            env={"DJANGO_STAFF_PASSWORD": password},
-        )
-
-    # -- environment ----------------------------------------------------------------------
-
-    def site_env(self) -> dict[str, str]:
-        """The site's settings, the same variables compose passes to the app container."""
-        c = self.config
-        env = _base_env()
-        env.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "avatar_site.settings",
-                "DATABASE_URL": f"sqlite:///{self.var / 'db.sqlite3'}",
-                "MOGILEFS_TRACKERS": ",".join(self.trackers),
-                "MOGILEFS_DOMAIN": c.domain,
-                "MEMCACHED_LOCATION": f"{LOOPBACK}:{c.memcached_port}",
-                "DJANGO_SECRET_KEY": self._secret_key(),
-                "DJANGO_DEBUG": "true" if c.debug else "false",
-                "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-                "DJANGO_STATIC_ROOT": str(self.var / "static"),
-                # /metrics adds up the counters of every gunicorn worker from here.
-                "PROMETHEUS_MULTIPROC_DIR": str(self.var / "prometheus"),
-            }
-        )
-        env.update(c.extra_env)
-        return env
-
-    def cluster_env(self) -> dict[str, str]:
-        """What the cluster description needs: the domain and the storage node addresses."""
-        env = _base_env()
-        env["MOGILEFS_DOMAIN"] = self.config.domain
-        for i, address in enumerate(self.config.node_addresses, start=1):
-            env[f"MOGSTORED{i}_ADDRESS"] = address
-        return env
-
-    def _secret_key(self) -> str:
-        path = self.var / "secret-key"
-        if not path.exists():
-            path.write_text(secrets.token_urlsafe(50))
-            path.chmod(0o600)
-        return path.read_text().strip()
-
-    def _prepare_var(self) -> None:
-        self.var.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.var / "logs", ignore_errors=True)
-        for counters in ("prometheus", "prometheus-media"):  # counters start at zero
-            shutil.rmtree(self.var / counters, ignore_errors=True)
-            (self.var / counters).mkdir()
-        if not self.config.external:
-            # Every part starts empty with the fake trackers' state, or the database
-            # would point at keys no tracker knows.
-            shutil.rmtree(self.var / "storage", ignore_errors=True)
-            (self.var / "db.sqlite3").unlink(missing_ok=True)
-            for leftover in self.var.glob(f"{TRACKER_STATE}*"):
-                leftover.unlink()
-
-    # -- the services -----------------------------------------------------------------------
+    def _service(self, name: str) -> Service:
+        services = self.services()
+        if name not in services:
+            raise StackError(f"no service {name!r} here; there are: {', '.join(services)}")
+        return services[name]
 
     def _say(self, message: str) -> None:
         print(f"devstack: {message}", file=self.out, flush=True)
 
-    def _start_tracker(self, index: int | None = None) -> None:
-        """Start fake tracker ``index`` (0-based), or all of them, on one state file."""
-        ports = self.config.tracker_ports
-        for i in range(len(ports)) if index is None else [index]:
-            port, name = ports[i], f"tracker{i + 1}"
-            self._say(f"fake tracker on {LOOPBACK}:{port}")
-            argv = [
-                sys.executable,
-                "-m",
-                "django_mogilefs.testing.faketracker",
-                "--listen",
-                f"{LOOPBACK}:{port}",
-                "--database",
-                str(self.var / TRACKER_STATE),
-                *self.config.tracker_args,
-            ]
-            self.supervisor.start(name, argv, cwd=ROOT, env=_base_env())
-            self._wait_service(name, lambda port=port: tcp_open(LOOPBACK, port))
+    def _wait(self, what: str, ready, failed) -> None:
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while not _quietly(ready):
+            if _quietly(failed) or time.monotonic() > deadline:
+                log = self.var / "logs" / f"{what}.log"
+                text = log.read_text(errors="replace") if log.exists() else ""
+                tail = "\n".join(text.splitlines()[-25:])
+                reason = "failed" if _quietly(failed) else f"not ready after {STEP_TIMEOUT:g}s"
+                raise StackError(f"{what}: {reason}\n--- {log} ---\n{tail}")
+            time.sleep(0.1)
 
-    def stop_tracker(self, index: int) -> None:
-        """Stop fake tracker ``index`` (0-based); the others keep the shared state."""
-        self.supervisor.stop(f"tracker{index + 1}")
-
-    def start_tracker(self, index: int) -> None:
-        self._start_tracker(index)
-
-    def stop_media(self) -> None:
-        """Stop the media tier: Perlbal then sends /media/ to gunicorn."""
-        self.supervisor.stop("media")
-
-    def start_media(self) -> None:
-        self._start_media()
-
-    def _start_nodes(self) -> None:
-        from cluster_description import DescriptionError, load
-        from django_mogilefs.testing import StorageNode
-
-        try:
-            desc = load(CLUSTER_FILE, self.cluster_env())
-        except DescriptionError as exc:
-            raise StackError(f"bad cluster description {exc}") from None
-        for host in desc.hosts:
-            devices = ", ".join(f"dev{devid}" for devid in host.devices)
-            self._say(f"storage node {host.name} on {host.ip}:{host.port} ({devices})")
-            node = StorageNode(
-                host.name,
-                host.ip,
-                host.port,
-                host.devices,
-                self.var / "storage",
-                group=self.supervisor.group,
-            )
-            self.nodes.append(node)
-            try:
-                node.start(timeout=STEP_TIMEOUT)
-            except RuntimeError as exc:
-                raise StackError(f"storage node {host.name}: {exc}") from None
-            self._label_node(node)
-
-    def _start_memcached(self) -> None:
-        port = self.config.memcached_port
-        if memcached_answers(LOOPBACK, port):
-            # Debian starts a memcached on 11211 when the package is installed: share it.
-            self._say(f"memcached: using the one already on {LOOPBACK}:{port}")
-            return
-        self._say(f"memcached on {LOOPBACK}:{port}")
-        argv = ["memcached", "-l", LOOPBACK, "-p", str(port), "-U", "0", "-m", "64"]
-        if os.geteuid() == 0:
-            argv += ["-u", "root"]  # memcached refuses to run as root without -u
-        self.supervisor.start("memcached", argv, cwd=self.var, env=_base_env())
-        self._wait_service("memcached", lambda: tcp_open(LOOPBACK, port))
-
-    def _bootstrap_and_migrate(self) -> None:
-        """Both one-shot steps at once: they touch different things and each takes seconds."""
-        self._say("bootstrap (mogile/cluster.toml) and database migrations")
-        migrate = self._spawn_oneshot(
-            "migrate", [sys.executable, "app/manage.py", "migrate", "--noinput"], self.site_env()
-        )
-        argv = [
-            sys.executable,
-            str(BOOTSTRAP),
-            "--cluster",
-            str(CLUSTER_FILE),
-            "--trackers",
-            ",".join(self.trackers),
-            "--wait",
-            str(int(STEP_TIMEOUT)),
-        ]
-        if self.config.external:
-            # Somebody else's cluster: ensure the domain and classes, touch nothing else.
-            argv.append("--namespace-only")
-        try:
-            self._run("bootstrap", argv, self.cluster_env())
-        finally:
-            self._finish_oneshot("migrate", migrate)
-
-    def _start_site(self) -> None:
-        port = self.config.site_port
-        self._say(f"gunicorn on {LOOPBACK}:{port}")
-        argv = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            str(ROOT / "app" / "gunicorn.conf.py"),  # the app container's settings
-            "avatar_site.wsgi:application",
-            "--bind",
-            f"{LOOPBACK}:{port}",
-            "--workers",
-            str(self.config.site_workers),
-            "--graceful-timeout",
-            "5",
-            "--no-control-socket",
-        ]
-        # gunicorn imports the site from its working directory, as in the container.
-        self.supervisor.start("gunicorn", argv, cwd=ROOT / "app", env=self.site_env())
-        self._wait_service("gunicorn", lambda: http_status(LOOPBACK, port, "/healthz") == 200)
-
-    def _start_media(self) -> None:
-        port = self.config.media_port
-        self._say(f"media tier (granian) on {LOOPBACK}:{port}")
-        env = self.site_env()
-        env.update(
-            {
-                "APP_DIR": str(ROOT / "app"),
-                "MEDIA_BIND": f"{LOOPBACK}:{port}",
-                # start-media runs `python -m granian`: this interpreter's.
-                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-                # Not gunicorn's: gunicorn deletes the files in its own when it starts.
-                "PROMETHEUS_MULTIPROC_DIR": str(self.var / "prometheus-media"),
-            }
-        )
-        self.supervisor.start("media", [str(MEDIA_START)], cwd=ROOT / "app", env=env)
-        self._wait_service("media", lambda: http_status(LOOPBACK, port, "/healthz") == 200)
-
-    def _start_front(self) -> None:
-        c = self.config
-        self._say(f"Perlbal (reproxy) on {LOOPBACK}:{c.front_port}")
-        env = _base_env()
-        env.update(
-            {
-                "PERLBAL_BACKENDS": f"{LOOPBACK}:{c.site_port}",
-                "PERLBAL_MEDIA_BACKENDS": f"{LOOPBACK}:{c.media_port}",
-                "PERLBAL_LISTEN": f"{LOOPBACK}:{c.front_port}",
-                "PERLBAL_MGMT_LISTEN": f"{LOOPBACK}:{c.mgmt_port}",
-                "PERLBAL_NODEFILE": str(self.var / "perlbal-app-servers"),
-                "PERLBAL_MEDIA_NODEFILE": str(self.var / "perlbal-media-servers"),
-            }
-        )
-        if c.reproxy_cache_maxsize is not None:
-            env["PERLBAL_REPROXY_CACHE_MAXSIZE"] = str(c.reproxy_cache_maxsize)
-        self.supervisor.start("perlbal", [str(PERLBAL_START)], cwd=self.var, env=env)
-        self._wait_service(
-            "perlbal", lambda: http_status(LOOPBACK, c.front_port, "/healthz") == 200
-        )
-
-    # -- helpers --------------------------------------------------------------------------------
-
-    def _wait_service(self, name: str, check) -> None:
-        service = self.supervisor.services[name]
-
-        def died() -> str | None:
-            if service.running():
-                return None
-            return f"exited with status {service.popen.returncode}"
-
-        try:
-            wait_for(name, check, STEP_TIMEOUT, abort=died)
-        except NotReady as exc:
-            raise StackError(f"{exc}\n--- {service.log} ---\n{service.tail()}") from None
-
-    def _spawn_oneshot(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str]
-    ) -> subprocess.Popen[bytes]:
-        log = self.var / "logs" / f"{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            return subprocess.Popen(
-                list(argv),
-                cwd=ROOT,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def _finish_oneshot(self, name: str, proc: subprocess.Popen[bytes]) -> str:
-        log = self.var / "logs" / f"{name}.log"
-        try:
-            proc.wait(STEP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise StackError(f"{name} did not finish within {STEP_TIMEOUT:g}s") from None
-        finally:  # also on Ctrl-C while waiting
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        text = log.read_text(errors="replace")
-        if proc.returncode != 0:
-            tail = "\n".join(text.splitlines()[-25:])
-            raise StackError(f"{name} failed (exit {proc.returncode}):\n{tail}")
-        return text
-
-    def _run(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> str:
-        return self._finish_oneshot(name, self._spawn_oneshot(name, argv, env))
+    def _prepare_var(self) -> None:
+        """Keep the data, start new logs (the last run's in logs.prev), zero the counters."""
+        logs = self.var / "logs"
+        if logs.exists():
+            shutil.rmtree(self.var / "logs.prev", ignore_errors=True)
+            logs.rename(self.var / "logs.prev")
+        for new in ("logs", "prometheus", "prometheus-media"):
+            shutil.rmtree(self.var / new, ignore_errors=True)
+            (self.var / new).mkdir(parents=True)
+        self._say(describe_data(self.var, self.config.external))
 
 
-def _base_env() -> dict[str, str]:
-    """The caller's environment without the settings this stack sets itself.
-
-    A test run exports DJANGO_SETTINGS_MODULE=testsettings and maybe MOGILEFS_*; none
-    of that may leak into the stack's processes.
-    """
-    drop = (
-        "DJANGO_",
-        "FAKETRACKER_",
-        "MOGILEFS_",
-        "MOGSTORED",
-        "PERLBAL_",
-        "MEDIA_",
-        "GRANIAN_",
-        "DATABASE_URL",
-        "CACHE_URL",
-        "MEMCACHED_LOCATION",
-        "AVATAR_",
-        "PYTHONPATH",
+def describe_data(var: Path, external: bool) -> str:
+    """What ``make dev`` says at start-up: the data it kept, or that it starts empty."""
+    if not (var / "db.sqlite3").exists():
+        return f"starting empty (no data in {var} yet)"
+    counts = []
+    with contextlib.closing(sqlite3.connect(f"file:{var / 'db.sqlite3'}?mode=ro", uri=True)) as db:
+        for table, what in (("auth_user", "accounts"), ("avatars_avatar", "avatars")):
+            with contextlib.suppress(sqlite3.Error):
+                counts.append(f"{db.execute(f'SELECT COUNT(*) FROM {table}').fetchone()[0]} {what}")
+    text = (
+        f"kept the data of the last run in {var}: {', '.join(counts)} (make dev-reset empties it)"
     )
-    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    if lost := [] if external else [name for name in DATA if not (var / name).exists()]:
+        text += f"\ndevstack: warning: no {', '.join(lost)}: stored files may not be found"
+    return text
 
 
-def wait_forever(stack: DevStack, poll: float = 1.0) -> str:
-    """Block until a service dies; the reason. Ctrl-C and SIGTERM raise out of here."""
-    while True:
-        reason = stack.exited()
-        if reason:
-            return reason
-        for node in stack.nodes:
-            if not node.running:
-                return f"storage node {node.name} stopped; see {node.log_path}"
-        time.sleep(poll)
+def reset(var: Path) -> list[str]:
+    """Remove what ``make dev`` keeps (``make dev-reset``); the names removed."""
+    gone = sorted(path for name in DATA for path in var.glob(f"{name}*"))  # and -wal, .lock...
+    for path in gone:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return [path.name for path in gone]
+
+
+def _die_with_parent(argv: list[str]) -> list[str]:
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "SIGTERM", "--", *argv] if setpriv else argv
+
+
+def _quietly(call) -> bool:
+    """``call()``'s truth, False when supervisord does not answer."""
+    try:
+        return bool(call())
+    except (OSError, xmlrpc.client.Error):
+        return False

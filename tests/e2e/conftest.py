@@ -6,7 +6,8 @@ Environment (all optional):
   ``MOGILEFS_TRACKERS`` and ``MOGILEFS_DOMAIN`` are required too (the tests ask the
   tracker directly), and nothing is started. Unset: a session fixture starts the
   native stack (``scripts/devstack``) on free ports and its own loopback addresses,
-  so it runs next to ``make dev``, and stops it at the end.
+  so it runs next to ``make dev``, and stops it at the end; its fault hooks below are
+  then ``scripts/dev.py --var-dir <its var dir> stop|start mogstored2|mogilefsd|media``.
 * ``E2E_MEDIA_URL`` (``/media/``): the site's ``MOGILEFS_MEDIA_URL``.
 * ``E2E_APP_URL``: the app server itself, behind Perlbal (e.g. ``http://app:8000``),
   where the suite reads ``/metrics``; without it those tests are skipped there.
@@ -17,7 +18,7 @@ Environment (all optional):
 * ``E2E_REPLICATION_DEADLINE`` (60 s): how long replication may take.
 * ``E2E_MONITOR_DEADLINE`` (60 s): how long the tracker may take to see a node go or return.
 * ``E2E_STAFF_USERNAME`` / ``E2E_STAFF_PASSWORD`` (or ``E2E_STAFF_PASSWORD_FILE``): a
-  staff account, for the status page (made by the suite when it starts the stack).
+  staff account, for the status page (the suite's own stack has make dev's: app/start makes it).
 * ``E2E_STORAGE_NODE_STOP`` / ``E2E_STORAGE_NODE_START``: shell commands that stop
   and start one storage node of a stack the suite did not start (for example
   ``docker compose stop mogstored2``); without them that test is skipped there.
@@ -42,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shlex
 import subprocess
 import sys
 import time
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     from devstack import DevStack
 
 PASSWORD = "e2e-" + secrets.token_urlsafe(12)
+DEV_PY = Path(__file__).resolve().parents[2] / "scripts" / "dev.py"
 REPLICATION_DEADLINE = float(os.environ.get("E2E_REPLICATION_DEADLINE", "60"))
 # How long the tracker's monitor may take to notice a node going or coming back (a real
 # tracker re-tests writeability every 15 s, and a restarted mogstored needs a moment).
@@ -107,76 +110,43 @@ class Target:
     def key(self, url: str) -> str:
         return key_of(url, self.media_url)
 
-    # -- a storage node going away ------------------------------------------------------
-
-    @property
-    def own_nodes(self) -> bool:
-        """Whether the storage nodes are ours to stop (the suite started them)."""
-        return self.stack is not None and bool(self.stack.nodes)
+    # -- faults: one storage node, one tracker or the media tier going away -------------
 
     @property
     def can_stop_a_node(self) -> bool:
-        return self.own_nodes or self.node_hooks is not None
+        return self.node_hooks is not None
 
     def stop_a_node(self) -> None:
-        """Stop the second storage node (or run E2E_STORAGE_NODE_STOP)."""
-        if self.own_nodes:
-            self.stack.stop_storage_node(self.stack.nodes[1].name)
-        else:
-            subprocess.run(self.node_hooks[0], shell=True, check=True, timeout=120)
+        """Stop one storage node (E2E_STORAGE_NODE_STOP)."""
+        run_hook(self.node_hooks[0])
 
     def start_the_node(self) -> None:
-        if self.own_nodes:
-            self.stack.start_storage_node(self.stack.nodes[1].name)
-        else:
-            subprocess.run(self.node_hooks[1], shell=True, check=True, timeout=120)
+        run_hook(self.node_hooks[1])
 
     def devices(self) -> list[DeviceInfo]:
         return [d for d in self.admin.get_devices() if d.status == "alive"]
 
-    # -- a tracker going away -----------------------------------------------------------
-
     @property
     def can_stop_a_tracker(self) -> bool:
-        if len(self.trackers) < 2:
-            return False
-        return (self.stack is not None and not self.stack.config.external) or (
-            self.tracker_hooks is not None
-        )
+        return len(self.trackers) >= 2 and self.tracker_hooks is not None
 
     def stop_a_tracker(self) -> None:
-        """Stop the first tracker (or run E2E_TRACKER_STOP)."""
-        if self.tracker_hooks is None:
-            self.stack.stop_tracker(0)
-        else:
-            subprocess.run(self.tracker_hooks[0], shell=True, check=True, timeout=120)
+        """Stop the first tracker (E2E_TRACKER_STOP)."""
+        run_hook(self.tracker_hooks[0])
 
     def start_the_tracker(self) -> None:
-        if self.tracker_hooks is None:
-            self.stack.start_tracker(0)
-        else:
-            subprocess.run(self.tracker_hooks[1], shell=True, check=True, timeout=120)
-
-    # -- the media tier going away -------------------------------------------------------
+        run_hook(self.tracker_hooks[1])
 
     @property
     def can_stop_the_media_tier(self) -> bool:
-        return self.media_tier_hooks is not None or (
-            self.stack is not None and self.media_tier_url is not None
-        )
+        return self.media_tier_hooks is not None
 
     def stop_the_media_tier(self) -> None:
-        """Stop the media tier (or run E2E_MEDIA_TIER_STOP)."""
-        if self.media_tier_hooks is None:
-            self.stack.stop_media()
-        else:
-            subprocess.run(self.media_tier_hooks[0], shell=True, check=True, timeout=120)
+        """Stop the media tier (E2E_MEDIA_TIER_STOP)."""
+        run_hook(self.media_tier_hooks[0])
 
     def start_the_media_tier(self) -> None:
-        if self.media_tier_hooks is None:
-            self.stack.start_media()
-        else:
-            subprocess.run(self.media_tier_hooks[1], shell=True, check=True, timeout=120)
+        run_hook(self.media_tier_hooks[1])
 
     # -- disks and machines, for good --------------------------------------------------
 
@@ -276,9 +246,48 @@ def _hooks() -> dict[str, Any]:
     }
 
 
+def _dev_hooks(stack: DevStack) -> dict[str, Any]:
+    """The same hooks for the suite's own native stack: ``scripts/dev.py`` commands."""
+    dev = shlex.join([sys.executable, str(DEV_PY), "--var-dir", str(stack.var)])
+
+    def hooks(*services: str) -> tuple[str, str]:
+        return (
+            " && ".join(f"{dev} stop {s}" for s in services),
+            " && ".join(f"{dev} start {s}" for s in services),
+        )
+
+    media = {"media_tier_hooks": hooks("media")}
+    if stack.config.external:  # on a cluster given by MOGILEFS_TRACKERS, its nodes are not ours
+        return {**_hooks(), **media}
+    bootstrap = stack.services()["bootstrap"]
+
+    def bootstrap_command(**extra: str) -> str:
+        """The stack's bootstrap service as a command (in its directory, on its PATH)."""
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env = [f"{k}={v}" for k, v in {**bootstrap.env, "PATH": path, **extra}.items()]
+        return f"cd {shlex.quote(str(bootstrap.cwd))} && " + shlex.join(
+            ["env", *env, *bootstrap.argv]
+        )
+
+    spare = stack.config.native()["mogstored4"]
+    start_spare, stop_spare = hooks("mogstored4", "mogstored4-usage")[::-1]
+    storage = shlex.quote(str(stack.var / "storage"))
+    return {
+        "node_hooks": hooks("mogstored2"),
+        "tracker_hooks": hooks("mogilefsd"),
+        **media,
+        "device_destroy": f"rm -rf {storage}/{{host}}/docroot/dev{{devid}}/*",
+        "new_node_hooks": (
+            f"{start_spare} && {bootstrap_command(MOGSTORED4_ADDRESS=spare)}",
+            stop_spare,
+        ),
+        "bootstrap": bootstrap_command(),
+    }
+
+
 @contextlib.contextmanager
 def _native_target(var_dir: Path) -> Iterator[Target]:
-    from devstack import DevStack, MissingPackages, StackConfig, StackError
+    from devstack import DevStack, StackConfig, StackError
 
     trackers = tuple(t.strip() for t in _env("MOGILEFS_TRACKERS").split(",") if t.strip())
     config = StackConfig.isolated(
@@ -292,9 +301,8 @@ def _native_target(var_dir: Path) -> Iterator[Target]:
     stack = DevStack(config)
     try:
         stack.start()
-        staff = ("e2e-staff", PASSWORD)
-        stack.create_staff(*staff)
-    except (StackError, MissingPackages) as exc:
+        staff = stack.staff_login()
+    except StackError as exc:
         stack.stop()
         pytest.fail(f"could not start the native stack in {var_dir}: {exc}", pytrace=False)
     try:
@@ -306,8 +314,7 @@ def _native_target(var_dir: Path) -> Iterator[Target]:
             stack=stack,
             app_url=stack.app_url,
             media_tier_url=stack.media_tier_url,
-            # On a cluster given by MOGILEFS_TRACKERS, its nodes and trackers are not ours.
-            **(_hooks() if config.external else {}),
+            **_dev_hooks(stack),
         )
     finally:
         stack.stop()

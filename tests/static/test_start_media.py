@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from devstack.net import free_port
+from django_mogilefs.testing import free_port
 from ownenv import own_environ
 
 from . import compose_file as cf

@@ -77,6 +77,36 @@ class StorageNode:
     def device_dir(self, devid: int) -> Path:
         return self.docroot / f"dev{devid}"
 
+    def prepare(self) -> None:
+        """Create the device directories, their usage files and Perlbal's config."""
+        for devid in self.devids:
+            self.device_dir(devid).mkdir(parents=True, exist_ok=True)
+            write_usage(self.docroot, devid)
+        self.conf_path.write_text(
+            Template(CONF_TEMPLATE.read_text()).substitute(
+                listen=f"{self.ip}:{self.port}", docroot=self.docroot
+            )
+        )
+
+    @property
+    def conf_path(self) -> Path:
+        return self.workdir / "perlbal.conf"
+
+    def commands(self) -> tuple[list[str], list[str]]:
+        """The node's two processes, to run in :attr:`workdir` after :meth:`prepare`:
+        Perlbal (with :meth:`perlbal_env` on top of the environment) and the usage writer."""
+        perlbal = [self.perlbal, f"--config={self.conf_path}"]
+        devids = ",".join(map(str, self.devids))
+        usage = [sys.executable, str(USAGE_SCRIPT), "--docroot", str(self.docroot)]
+        return perlbal, [*usage, "--devids", devids, "--interval", str(self.usage_interval)]
+
+    @staticmethod
+    def perlbal_env() -> dict[str, str]:
+        # As mogstored does: Perlbal::XS::HTTPHeaders (Debian's libperlbal-xs-httpheaders-perl)
+        # parses the headers when it is installed, unless PERLBAL_XS_HEADERS=0. It halves
+        # Perlbal's CPU per small request (make bench).
+        return {"PERLBAL_XS_HEADERS": os.environ.get("PERLBAL_XS_HEADERS", "1")}
+
     def start(self, timeout: float = 15.0) -> StorageNode:
         """Create the device directories, start Perlbal and the usage writer, and wait
         until the node answers HTTP. Raises ``RuntimeError`` (with the log) on failure."""
@@ -84,41 +114,14 @@ class StorageNode:
             return self
         if not shutil.which(self.perlbal):
             raise RuntimeError(f"{self.perlbal!r} not found; install Debian's perlbal package")
-        for devid in self.devids:
-            self.device_dir(devid).mkdir(parents=True, exist_ok=True)
-            write_usage(self.docroot, devid)
-        conf = self.workdir / "perlbal.conf"
-        conf.write_text(
-            Template(CONF_TEMPLATE.read_text()).substitute(
-                listen=f"{self.ip}:{self.port}", docroot=self.docroot
-            )
-        )
+        self.prepare()
+        perlbal, usage = self.commands()
         spawn = dict(cwd=self.workdir, die_with_parent=self.die_with_parent)
-        # As mogstored does: Perlbal::XS::HTTPHeaders (Debian's libperlbal-xs-httpheaders-perl)
-        # parses the headers when it is installed, unless PERLBAL_XS_HEADERS=0. It halves
-        # Perlbal's CPU per small request (make bench).
-        xs = {"PERLBAL_XS_HEADERS": os.environ.get("PERLBAL_XS_HEADERS", "1")}
         self._procs = [
             self.group.spawn(
-                [self.perlbal, f"--config={conf}"],
-                log_path=self.log_path,
-                env={**os.environ, **xs},
-                **spawn,
+                perlbal, log_path=self.log_path, env={**os.environ, **self.perlbal_env()}, **spawn
             ),
-            self.group.spawn(
-                [
-                    sys.executable,
-                    str(USAGE_SCRIPT),
-                    "--docroot",
-                    str(self.docroot),
-                    "--devids",
-                    ",".join(map(str, self.devids)),
-                    "--interval",
-                    str(self.usage_interval),
-                ],
-                log_path=self.workdir / "usage.log",
-                **spawn,
-            ),
+            self.group.spawn(usage, log_path=self.workdir / "usage.log", **spawn),
         ]
         try:
             self._wait_ready(timeout)

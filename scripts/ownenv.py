@@ -1,10 +1,10 @@
-"""The environment of whatever a test starts itself: the caller's, minus the project's settings.
+"""The environment of whatever the project starts itself: the caller's, minus its settings.
 
 A run against a real cluster exports ``MOGILEFS_TRACKERS`` and ``MOGILEFS_DOMAIN``, and a
-developer's shell may export ``DJANGO_*``, ``PERLBAL_*``, ``AVATAR_*``... A test that builds
-its own cluster, Perlbal, site or script run must not hand those on: its processes get
-exactly the settings the test names, on top of an environment without any of the
-project's. ``PATH``, ``HOME``, ``TMPDIR`` and the like stay.
+developer's shell may export ``DJANGO_*``, ``PERLBAL_*``, ``AVATAR_*``... The native stack
+(scripts/devstack) and a test that builds its own cluster, Perlbal, site or script run must
+not hand those on: their processes get exactly the settings they name, on top of an
+environment without any of the project's. ``PATH``, ``HOME``, ``TMPDIR`` and the like stay.
 """
 
 from __future__ import annotations
