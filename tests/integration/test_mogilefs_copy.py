@@ -423,6 +423,26 @@ def test_a_missing_setting_is_one_line(tmp_path) -> None:
     assert ran.stderr.count("\n") == 1, ran.stderr
 
 
+def test_ctrl_c_that_a_command_lets_out_is_one_line_and_status_130() -> None:
+    code = "import time; print('ready', flush=True); time.sleep(60)"
+    command = [sys.executable, "app/manage.py", "shell", "--no-imports", "-c", code]
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=own_environ(DJANGO_DEBUG="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert (proc.returncode, stderr) == (130, "Interrupted.\n")
+
+
 def test_ctrl_c_while_listing_is_one_line_and_status_130(tmp_path) -> None:
     connected = threading.Event()
 
