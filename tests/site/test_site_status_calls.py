@@ -15,6 +15,7 @@ from collections import Counter
 import pytest
 from avatars.models import Avatar
 from django.core.cache import caches
+from django_mogilefs.storage import MogileFSStorage
 from unit.stubs import StubTracker, closed_port, ok
 
 pytestmark = pytest.mark.unit
@@ -93,14 +94,27 @@ class Tracker:
         return counts
 
 
+class SubclassedStorage(MogileFSStorage):
+    """A project's own subclass of the backend."""
+
+
+PACKAGE_BACKEND = "django_mogilefs.storage.MogileFSStorage"
+
+
 @pytest.fixture
-def tracker(settings):
+def backend() -> str:
+    """The configured backend's dotted path (a test may name a subclass instead)."""
+    return PACKAGE_BACKEND
+
+
+@pytest.fixture
+def tracker(settings, backend):
     """The stub, as the tracker of the configured storages (settings point elsewhere)."""
     t = Tracker()
 
     def storage(cls: str) -> dict:
         options = {"trackers": [t.stub.address], "domain": DOMAIN, "mogile_class": cls}
-        return {"BACKEND": "django_mogilefs.storage.MogileFSStorage", "OPTIONS": options}
+        return {"BACKEND": backend, "OPTIONS": options}
 
     settings.STORAGES = {
         **settings.STORAGES,
@@ -197,7 +211,8 @@ def test_the_probe_and_the_files_short_of_copies_are_asked_again_after_the_perio
 
 
 @pytest.mark.django_db
-def test_the_write_probe_asks_the_storages_domain_and_class(staff_client, tracker):
+@pytest.mark.parametrize("backend", [PACKAGE_BACKEND, f"{__name__}.SubclassedStorage"])
+def test_the_write_probe_asks_the_storages_domain_and_class(staff_client, tracker, backend):
     staff_client.get("/status/")
     (opened,) = [args for command, args in tracker.stub.requests if command == "create_open"]
     assert (opened["domain"], opened["class"]) == (DOMAIN, "orig")
