@@ -18,7 +18,9 @@ export each alias to a folder of its own and import each folder into its alias.
 Tracker round trips: one ``file_info`` per file on each MogileFS side (size, MD5 and
 class together), besides the transfer itself (``get_paths`` to read, ``create_open`` and
 ``create_close`` to store); a listing is one ``list_keys`` per 1000 keys. Names are
-listed as they are copied, never held all at once.
+listed as they are copied, never held all at once. MogileFS replaces a key on store and
+that ``file_info`` is the check that a name is free, made before the file is read: keep
+other writers off the target's names while a copy into MogileFS runs.
 """
 
 from __future__ import annotations
