@@ -186,6 +186,15 @@ STATUS_PROBE_TIMEOUT_MS = env.parse_int(
 STATUS_ASK_CREATE_OPEN = env.parse_bool(
     env.get("STATUS_ASK_CREATE_OPEN"), True, name="STATUS_ASK_CREATE_OPEN"
 )
+# What the page keeps in the cache, for every worker: the create_open answer and the
+# copies of a file still short of them, this long (the tracker's monitor test-writes a
+# device every 15 s); the copies of a file that has them all, this long.
+STATUS_CACHE_SECONDS = env.parse_int(
+    env.get("STATUS_CACHE_SECONDS"), 15, name="STATUS_CACHE_SECONDS", minimum=1
+)
+STATUS_COMPLETE_CACHE_SECONDS = env.parse_int(
+    env.get("STATUS_COMPLETE_CACHE_SECONDS"), 600, name="STATUS_COMPLETE_CACHE_SECONDS", minimum=1
+)
 # The serve view is mounted under MOGILEFS_MEDIA_URL when that is a path on this site
 # (an absolute URL means another host serves the files).
 MOGILEFS_SERVE_PREFIX = (

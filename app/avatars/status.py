@@ -1,21 +1,35 @@
 """What the staff status page shows: the tracker's hosts and devices, and replication.
 
 This is the one place the site talks to MogileFS other than through Django's
-storage API: ``django_mogilefs.cluster.ClusterAdmin`` for hosts, devices, classes
-and where a new file would go, the storage's documented ``file_info(name)`` extra
-for copies, and ``django_mogilefs.probe`` to check each device's node as the
-tracker does. The tracker's own report is not enough: a node that stops answering
-(rather than refusing) is skipped by the tracker while ``get_devices`` still says
-``writeable``.
+storage API. Everything comes from the storage the ``Avatar.image`` field is
+configured with (:func:`mogilefs_of` is the one function that reads its settings):
+its ``ClusterAdmin`` for hosts, devices, classes and where a new file would go, the
+storage's documented ``file_info(name)`` extra for copies, and
+``django_mogilefs.probe`` to check each device's node as the tracker does. The
+tracker's own report is not enough: a node that stops answering (rather than
+refusing) is skipped by the tracker while ``get_devices`` still says ``writeable``.
+
+A render costs three tracker reads (hosts, devices, classes) and no write. The
+``create_open`` probe (a write: a temp file and a fid) is asked at most once per
+``STATUS_CACHE_SECONDS`` by all workers together, through Django's cache. The recent
+files' copies are asked in parallel and kept in that cache too: a file still short of
+copies for ``STATUS_CACHE_SECONDS``, a file with every copy for
+``STATUS_COMPLETE_CACHE_SECONDS``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.cache import caches
+from django.core.files.storage import Storage
 from django_mogilefs.exceptions import MogileFSError, NoDevicesError
 from django_mogilefs.probe import Probe, Verdict, probe_all
 
@@ -26,12 +40,29 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+FILE_INFO_THREADS = 8  # file_info round trips in flight at once for the recent files
 
-def cluster_admin():
-    """A ClusterAdmin over the configured trackers (a function, so tests can replace it)."""
-    from django_mogilefs.cluster import ClusterAdmin
 
-    return ClusterAdmin(settings.MOGILEFS_TRACKERS)
+@dataclass(frozen=True)
+class MogileFS:
+    """What the page reads of a MogileFS storage."""
+
+    domain: str
+    mogile_class: str  # the class new files of the storage go to
+    admin: Callable[[], ClusterAdmin]  # cluster commands over the storage's own trackers
+
+
+def mogilefs_of(storage: Storage) -> MogileFS:
+    """The domain, class and cluster commands of a MogileFS storage (a function, so tests
+    can replace it). The one place that reads the storage's settings: only its public
+    attributes, never ``settings.MOGILEFS_*``."""
+    config = storage.config
+    return MogileFS(config["domain"], config["mogile_class"] or "default", storage.cluster)
+
+
+def configured_storage() -> Storage:
+    """The storage of the originals, as the model field has it (``STORAGES["avatars"]``)."""
+    return Avatar._meta.get_field("image").storage
 
 
 def used_percent(mb_used: int | None, mb_total: int | None) -> float | None:
@@ -92,6 +123,7 @@ class Destinations:
     cls: str
     devids: list[int] = field(default_factory=list)
     error: str = ""
+    asked_at: float = 0.0  # time.time() of the probe; 0: not asked yet (another view asks)
 
 
 @dataclass(frozen=True)
@@ -192,31 +224,34 @@ def cluster_status(recent: int = 20) -> dict[str, Any]:
 
     Raises whatever the tracker client raises when the tracker cannot be reached.
     """
-    admin = cluster_admin()
-    try:
-        hosts = admin.get_hosts()
-        devices = admin.get_devices()
-        domains = admin.get_domains()
-        offered = None
-        if settings.STATUS_ASK_CREATE_OPEN and settings.MOGILEFS_DOMAIN in domains:
-            offered = destinations(admin, settings.MOGILEFS_AVATAR_CLASS)
-    finally:
-        admin.close()
+    mogilefs = mogilefs_of(configured_storage())
+    admin = mogilefs.admin()  # the storage's own trackers and connections: not closed here
+    hosts = admin.get_hosts()
+    devices = admin.get_devices()
+    domains = admin.get_domains()
+    found = mogilefs.domain in domains
+    offered = None
+    if settings.STATUS_ASK_CREATE_OPEN and found:
+        offered = destinations(admin, mogilefs)
 
+    age = round(time.time() - offered.asked_at) if offered and offered.asked_at else None
     device_rows = device_rows_probed(hosts, devices)
-    classes = domains.get(settings.MOGILEFS_DOMAIN, {})
+    classes = domains.get(mogilefs.domain, {})
     return {
         "hosts": hosts,
         "devices": device_rows,
         "devices_up": sum(row.up for row in device_rows),
         "warnings": [row for row in device_rows if row.warning],
         "destinations": offered,
+        "destinations_age": age,
         "probe_timeout": settings.STATUS_PROBE_TIMEOUT_MS / 1000,
+        "cache_seconds": settings.STATUS_CACHE_SECONDS,
+        "complete_cache_seconds": settings.STATUS_COMPLETE_CACHE_SECONDS,
         "totals": totals(devices),
-        "domain": settings.MOGILEFS_DOMAIN,
-        "domain_found": settings.MOGILEFS_DOMAIN in domains,
+        "domain": mogilefs.domain,
+        "domain_found": found,
         "classes": sorted(classes.values(), key=lambda c: c.name),
-        "recent": replication(classes, recent),
+        "recent": replication(mogilefs.domain, classes, recent),
     }
 
 
@@ -234,44 +269,110 @@ def device_rows_probed(hosts: list[HostInfo], devices: list[DeviceInfo]) -> list
     return rows
 
 
-def destinations(admin: ClusterAdmin, cls: str) -> Destinations:
+def _cache_key(*parts: str) -> str:
+    """A memcached-safe key (no spaces or control characters, whatever the names are)."""
+    digest = hashlib.sha1("\0".join(parts).encode("utf-8")).hexdigest()
+    return f"avatars:status:{parts[0]}:{digest}"
+
+
+def destinations(admin: ClusterAdmin, mogilefs: MogileFS) -> Destinations:
+    """Where the tracker would put a new file of the storage's class, asked (a write) at
+    most once per ``STATUS_CACHE_SECONDS`` by every worker together.
+
+    The lock is an atomic ``cache.add`` that lives as long as that period: whoever adds
+    it asks, everyone else shows the last answer (and its age).
+    """
+    cache = caches["default"]
+    key = _cache_key("create_open", mogilefs.domain, mogilefs.mogile_class)
+    period = settings.STATUS_CACHE_SECONDS
+    if not cache.add(key + ":asked", True, timeout=period):
+        return cache.get(key) or Destinations(mogilefs.mogile_class)
+    answer = _ask_create_open(admin, mogilefs.domain, mogilefs.mogile_class)
+    cache.set(key, answer, timeout=max(10 * period, 60))
+    return answer
+
+
+def _ask_create_open(admin: ClusterAdmin, domain: str, cls: str) -> Destinations:
     """Ask the tracker where a new file of ``cls`` would go (the temp file is discarded)."""
+    now = time.time()
     try:
-        return Destinations(cls, admin.write_destinations(settings.MOGILEFS_DOMAIN, cls))
+        return Destinations(cls, admin.write_destinations(domain, cls), asked_at=now)
     except NoDevicesError:
-        return Destinations(cls, error="the tracker offers no device for a new file (no_devices)")
+        error = "the tracker offers no device for a new file (no_devices)"
+        return Destinations(cls, error=error, asked_at=now)
     except MogileFSError as exc:
         logger.warning("Cluster status: create_open for class %r failed: %s", cls, exc)
-        return Destinations(cls, error=f"create_open failed: {exc}")
+        return Destinations(cls, error=f"create_open failed: {exc}", asked_at=now)
 
 
-def replication(classes: dict[str, Any], recent: int) -> list[AvatarRow]:
-    rows = []
+@dataclass(frozen=True)
+class Copies:
+    """What ``file_info`` said of a file, as kept in the cache."""
+
+    mogile_class: str = ""
+    devcount: int | None = None
+    problem: str = ""
+    note: str = ""
+
+
+def replication(domain: str, classes: dict[str, Any], recent: int) -> list[AvatarRow]:
+    """The recent avatars' files with their copies: from the cache, else asked in parallel."""
+    rows: list[AvatarRow] = []
+    files: list[tuple[FileRow, Storage]] = []
     for avatar in Avatar.objects.select_related("user").order_by("-updated")[:recent]:
         row = AvatarRow(username=avatar.user.get_username())
         for f in (avatar.image, avatar.thumbnail):
-            row.files.append(_file_row(f, classes))
+            row.files.append(FileRow(name=f.name, url=f.url))
+            files.append((row.files[-1], f.storage))
         rows.append(row)
+    for (row, _), copies in zip(files, _copies(domain, classes, files), strict=True):
+        row.mogile_class, row.devcount = copies.mogile_class, copies.devcount
+        row.problem, row.note = copies.problem, copies.note
+        cls = classes.get(copies.mogile_class)
+        row.mindevcount = cls.mindevcount if cls is not None else None
     return rows
 
 
-def _file_row(fieldfile, classes: dict[str, Any]) -> FileRow:
-    row = FileRow(name=fieldfile.name, url=fieldfile.url)
-    file_info = getattr(fieldfile.storage, "file_info", None)
+def _copies(
+    domain: str, classes: dict[str, Any], files: list[tuple[FileRow, Storage]]
+) -> list[Copies]:
+    """Each file's ``Copies``, in order; the ones the cache does not have are asked (all at
+    once) and kept: a file with every copy its class asks for longer than the others."""
+    cache = caches["default"]
+    keys = [_cache_key("copies", domain, row.name) for row, _ in files]
+    known = cache.get_many(keys)
+    todo = [
+        (key, row.name, getattr(storage, "file_info", None))  # looked up here, not in threads
+        for key, (row, storage) in zip(keys, files, strict=True)
+        if key not in known
+    ]
+    if todo:
+        with ThreadPoolExecutor(max_workers=FILE_INFO_THREADS) as pool:
+            answers = list(pool.map(lambda item: _ask_file_info(item[2], item[1]), todo))
+        keep: dict[int, dict[str, Copies]] = {}
+        for (key, _, _), copies in zip(todo, answers, strict=True):
+            known[key] = copies
+            if not copies.note:  # a storage without file_info: nothing was asked
+                keep.setdefault(_keep_for(copies, classes), {})[key] = copies
+        for seconds, entries in keep.items():
+            cache.set_many(entries, timeout=seconds)
+    return [known[key] for key in keys]
+
+
+def _keep_for(copies: Copies, classes: dict[str, Any]) -> int:
+    cls = classes.get(copies.mogile_class)
+    complete = not copies.problem and cls is not None and copies.devcount >= cls.mindevcount
+    return settings.STATUS_COMPLETE_CACHE_SECONDS if complete else settings.STATUS_CACHE_SECONDS
+
+
+def _ask_file_info(file_info: Callable[[str], Any] | None, name: str) -> Copies:
     if file_info is None:
-        row.note = "the storage backend has no file_info"
-        return row
+        return Copies(note="the storage backend has no file_info")
     try:
-        info = file_info(fieldfile.name)
+        info = file_info(name)
     except FileNotFoundError:
-        row.problem = "missing from MogileFS"
-        return row
+        return Copies(problem="missing from MogileFS")
     except Exception as exc:
-        logger.warning("file_info(%r) failed: %s", fieldfile.name, exc)
-        row.problem = f"file_info failed: {exc}"
-        return row
-    row.mogile_class = info.cls
-    row.devcount = info.devcount
-    cls = classes.get(info.cls)
-    row.mindevcount = cls.mindevcount if cls is not None else None
-    return row
+        logger.warning("file_info(%r) failed: %s", name, exc)
+        return Copies(problem=f"file_info failed: {exc}")
+    return Copies(info.cls, info.devcount)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
+from django.core.cache import caches
 from django.core.files.storage import InMemoryStorage, Storage, storages
 from PIL import Image
 
@@ -95,6 +96,23 @@ def png_header_only(width: int, height: int) -> bytes:
     # One scanline's worth of zeros: decoding would need width*height*3 bytes.
     idat = zlib.compress(b"\0" * (width * 3 + 1))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def status_cluster(monkeypatch):
+    """``use(admin, domain, cls)``: the status page talks to ``admin`` as the configured
+    storage's cluster (domain ``avatars``, class ``avatar`` unless said), with an empty
+    cache (the page keeps its create_open answer and the files' copies there)."""
+    from avatars import status
+
+    caches["default"].clear()
+
+    def use(admin, domain: str = "avatars", cls: str = "avatar"):
+        mogilefs = status.MogileFS(domain, cls, lambda: admin)
+        monkeypatch.setattr(status, "mogilefs_of", lambda storage: mogilefs)
+        return admin
+
+    return use
 
 
 @pytest.fixture

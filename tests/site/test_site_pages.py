@@ -177,8 +177,7 @@ class FakeClusterAdmin:
 
 
 @pytest.fixture
-def staff_client(client, django_user_model, settings):
-    settings.MOGILEFS_DOMAIN = "avatars"
+def staff_client(client, django_user_model):
     staff = django_user_model.objects.create_user("ops", password="x", is_staff=True)
     client.force_login(staff)
     return client
@@ -233,10 +232,9 @@ def test_status_tells_a_non_staff_user_who_they_are_and_how_to_switch(client, dj
 
 @pytest.mark.django_db
 def test_status_shows_hosts_devices_and_copies(
-    staff_client, with_avatars, memory_storages, monkeypatch
+    staff_client, with_avatars, memory_storages, monkeypatch, status_cluster
 ):
-    admin = FakeClusterAdmin()
-    monkeypatch.setattr(status_module, "cluster_admin", lambda: admin)
+    admin = status_cluster(FakeClusterAdmin())
 
     def file_info(cls, devcount):
         return lambda name: FileInfo(1, name, "avatars", cls, 10, devcount)
@@ -247,7 +245,7 @@ def test_status_shows_hosts_devices_and_copies(
     response = staff_client.get("/status/")
     assert response.status_code == 200
     page = response.content.decode()
-    assert admin.closed
+    assert not admin.closed  # the configured storage's trackers and connections
     assert "stor1" in page and f"127.0.0.2:{REFUSED_PORT}" in page
     assert "unreachable" in page and "writeable" in page
     assert 'style="width: 25.0%"' in page  # 250 of 1000 MB used
@@ -299,8 +297,8 @@ def test_totals_of_separate_disks_are_their_sum():
 
 
 @pytest.mark.django_db
-def test_status_sizes_in_human_units_and_shared_filesystems_said(staff_client, monkeypatch):
-    monkeypatch.setattr(status_module, "cluster_admin", SharedDiskAdmin)
+def test_status_sizes_in_human_units_and_shared_filesystems_said(staff_client, status_cluster):
+    status_cluster(SharedDiskAdmin())
     # filesizeformat keeps number and unit together with a no-break space.
     page = staff_client.get("/status/").content.decode().replace("\xa0", " ")
     assert "MB" not in page  # every size here is over 1 GB
@@ -314,8 +312,8 @@ def test_status_sizes_in_human_units_and_shared_filesystems_said(staff_client, m
 
 
 @pytest.mark.django_db
-def test_status_tables_turn_into_cards_on_phones(staff_client, with_avatars, monkeypatch):
-    monkeypatch.setattr(status_module, "cluster_admin", FakeClusterAdmin)
+def test_status_tables_turn_into_cards_on_phones(staff_client, with_avatars, status_cluster):
+    status_cluster(FakeClusterAdmin())
     page = staff_client.get("/status/").content.decode()
     # Every body cell but the colspan ones carries its column's heading for the card view.
     for table in re.findall(r'<table class="cards[^"]*">(.*?)</table>', page, re.S):
@@ -328,8 +326,23 @@ def test_status_tables_turn_into_cards_on_phones(staff_client, with_avatars, mon
 
 
 @pytest.mark.django_db
-def test_status_reports_missing_files(staff_client, with_avatars, memory_storages, monkeypatch):
-    monkeypatch.setattr(status_module, "cluster_admin", FakeClusterAdmin)
+def test_status_names_the_owner_of_every_file(staff_client, with_avatars, status_cluster):
+    status_cluster(FakeClusterAdmin())
+    page = staff_client.get("/status/").content.decode()
+    section = page[page.index("<h2>Recent files: copies</h2>") :]
+    body = section[section.index("<tbody>") : section.index("</tbody>")]
+    owners = [
+        re.search(r'<td data-label="User"><a href="/u/(\w+)/">\1</a></td>', row).group(1)
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
+    assert owners == ["bob", "bob", "alice", "alice"]  # original and thumbnail, each
+
+
+@pytest.mark.django_db
+def test_status_reports_missing_files(
+    staff_client, with_avatars, memory_storages, monkeypatch, status_cluster
+):
+    status_cluster(FakeClusterAdmin())
 
     def missing(name):
         raise FileNotFoundError(name)
@@ -346,19 +359,11 @@ def test_status_when_the_tracker_is_down(staff_client, monkeypatch):
     def unreachable():
         raise ConnectionRefusedError("tracker:7001 refused")
 
-    monkeypatch.setattr(status_module, "cluster_admin", unreachable)
+    mogilefs = status_module.MogileFS("avatars", "avatar", unreachable)
+    monkeypatch.setattr(status_module, "mogilefs_of", lambda storage: mogilefs)
     response = staff_client.get("/status/")
     assert response.status_code == 503
     assert "The MogileFS tracker could not be reached" in response.content.decode()
-
-
-def test_cluster_admin_is_built_from_the_trackers_setting(settings):
-    settings.MOGILEFS_TRACKERS = ["127.0.0.1:7001", "127.0.0.2:7001"]
-    admin = status_module.cluster_admin()
-    try:
-        assert hasattr(admin, "get_devices")
-    finally:
-        admin.close()
 
 
 # -- createstaff --------------------------------------------------------------------------

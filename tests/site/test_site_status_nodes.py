@@ -91,8 +91,6 @@ class Admin:
 
 @pytest.fixture
 def staff_client(client, django_user_model, settings):
-    settings.MOGILEFS_DOMAIN = "avatars"
-    settings.MOGILEFS_AVATAR_CLASS = "avatar"
     settings.STATUS_PROBE_TIMEOUT_MS = 1000
     settings.STATUS_ASK_CREATE_OPEN = True
     client.force_login(django_user_model.objects.create_user("ops", password="x", is_staff=True))
@@ -114,9 +112,9 @@ def cell(row: str, label: str) -> str:
 
 
 @pytest.mark.django_db
-def test_healthy_refused_and_gone_nodes(staff_client, nodes, monkeypatch):
+def test_healthy_refused_and_gone_nodes(staff_client, nodes, status_cluster):
     admin = Admin(nodes)
-    monkeypatch.setattr(status_module, "cluster_admin", lambda: admin)
+    status_cluster(admin)
     started = time.monotonic()
     response = staff_client.get("/status/")
     elapsed = time.monotonic() - started
@@ -155,7 +153,7 @@ def test_healthy_refused_and_gone_nodes(staff_client, nodes, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_all_nodes_healthy_says_so(staff_client, nodes, monkeypatch):
+def test_all_nodes_healthy_says_so(staff_client, nodes, status_cluster):
     nodes.healthy.files["/dev2/usage"] = USAGE
 
     class Healthy(Admin):
@@ -169,7 +167,7 @@ def test_all_nodes_healthy_says_so(staff_client, nodes, monkeypatch):
                 DeviceInfo(2, 2, "alive", "writeable", 100, 1000, 250, 750),
             ]
 
-    monkeypatch.setattr(status_module, "cluster_admin", lambda: Healthy(nodes, (2, 1)))
+    status_cluster(Healthy(nodes, (2, 1)))
     page = staff_client.get("/status/").content.decode()
     assert '<span class="state ok">2 of 2 devices up</span>' in page
     assert 'role="alert"' not in page
@@ -178,7 +176,7 @@ def test_all_nodes_healthy_says_so(staff_client, nodes, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_the_page_stays_fast_when_every_node_hangs(staff_client, nodes, monkeypatch, settings):
+def test_the_page_stays_fast_when_every_node_hangs(staff_client, nodes, status_cluster, settings):
     settings.STATUS_PROBE_TIMEOUT_MS = 600
 
     class Hanging(Admin):
@@ -190,7 +188,7 @@ def test_the_page_stays_fast_when_every_node_hangs(staff_client, nodes, monkeypa
                 DeviceInfo(d, d, "alive", "writeable", 100, None, None, None) for d in range(1, 9)
             ]
 
-    monkeypatch.setattr(status_module, "cluster_admin", lambda: Hanging(nodes, (1, 2, 3)))
+    status_cluster(Hanging(nodes, (1, 2, 3)))
     started = time.monotonic()
     page = staff_client.get("/status/").content.decode()
     elapsed = time.monotonic() - started
@@ -201,9 +199,9 @@ def test_the_page_stays_fast_when_every_node_hangs(staff_client, nodes, monkeypa
 
 
 @pytest.mark.django_db
-def test_create_open_without_devices_is_said(staff_client, nodes, monkeypatch):
+def test_create_open_without_devices_is_said(staff_client, nodes, status_cluster):
     admin = Admin(nodes, NoDevicesError("no_devices", "No devices found to store file"))
-    monkeypatch.setattr(status_module, "cluster_admin", lambda: admin)
+    status_cluster(admin)
     response = staff_client.get("/status/")
     assert response.status_code == 200
     page = response.content.decode()
@@ -212,9 +210,9 @@ def test_create_open_without_devices_is_said(staff_client, nodes, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_create_open_failing_otherwise_still_shows_the_page(staff_client, nodes, monkeypatch):
+def test_create_open_failing_otherwise_still_shows_the_page(staff_client, nodes, status_cluster):
     admin = Admin(nodes, TrackerUnavailableError("No MogileFS tracker answered 'create_open'"))
-    monkeypatch.setattr(status_module, "cluster_admin", lambda: admin)
+    status_cluster(admin)
     response = staff_client.get("/status/")
     assert response.status_code == 200
     page = response.content.decode()
@@ -227,15 +225,15 @@ def test_create_open_failing_otherwise_still_shows_the_page(staff_client, nodes,
 
 @pytest.mark.django_db
 def test_create_open_is_not_asked_when_turned_off_or_the_domain_is_missing(
-    staff_client, nodes, monkeypatch, settings
+    staff_client, nodes, status_cluster, settings
 ):
     admin = Admin(nodes)
-    monkeypatch.setattr(status_module, "cluster_admin", lambda: admin)
+    status_cluster(admin)
     settings.STATUS_ASK_CREATE_OPEN = False
     page = staff_client.get("/status/").content.decode()
     assert "New files:" not in page
     settings.STATUS_ASK_CREATE_OPEN = True
-    settings.MOGILEFS_DOMAIN = "elsewhere"
+    status_cluster(admin, domain="elsewhere")
     page = staff_client.get("/status/").content.decode()
     assert "The tracker does not know this domain." in page and "New files:" not in page
     assert admin.asked == []
@@ -256,7 +254,7 @@ def test_a_device_whose_host_the_tracker_does_not_list_is_not_probed(settings):
 
 @pytest.mark.django_db
 def test_a_refusing_node_the_tracker_has_not_noticed_yet_is_flagged(
-    staff_client, nodes, monkeypatch
+    staff_client, nodes, status_cluster
 ):
     class NotYetNoticed(Admin):
         def get_devices(self):
@@ -264,7 +262,7 @@ def test_a_refusing_node_the_tracker_has_not_noticed_yet_is_flagged(
             devices[1] = DeviceInfo(2, 2, "alive", "writeable", 100, 1000, 250, 750)
             return devices
 
-    monkeypatch.setattr(status_module, "cluster_admin", lambda: NotYetNoticed(nodes))
+    status_cluster(NotYetNoticed(nodes))
     page = staff_client.get("/status/").content.decode()
     refused = cell(device_rows(page)["dev2"], "Node (our probe)")
     assert refused.startswith('<span class="state bad">Connection refused</span>')

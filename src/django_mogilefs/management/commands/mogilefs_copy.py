@@ -2,15 +2,16 @@
 
 SOURCE and TARGET are ``STORAGES`` aliases (``avatars``, ``default``...) or a local
 folder as ``dir:PATH`` (a ``FileSystemStorage`` over it). Into MogileFS, out of it,
-or between any two Django storages; names are kept. See
-:mod:`django_mogilefs.copying` for what is skipped, refused and verified. Exits 1
-when any file failed, 2 when the tracker became unreachable, 130 when interrupted;
-a second run resumes where the first stopped.
+or between any two Django storages; names are kept, and a MogileFS alias stands for
+its class. See :mod:`django_mogilefs.copying` for what is skipped, refused and
+verified. Exits 1 when any file failed, 2 when the tracker became unreachable, 130
+when interrupted; a second run resumes where the first stopped.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import signal
 import sys
 import time
@@ -22,8 +23,10 @@ from django.core.files.storage import FileSystemStorage, InvalidStorageError, St
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from ...copying import Copier, Outcome, Status, walk
-from ...exceptions import MogileFSError, TrackerUnavailableError
+from ...copying import Copier, MogileFSSide, Outcome, Status
+from ...exceptions import MogileFSError
+
+IEC_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
 
 def open_storage(spec: str, *, must_exist: bool) -> Storage:
@@ -56,6 +59,15 @@ def sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def size_text(count: float) -> str:
+    """Bytes in binary units, labelled as such: ``0 B``, ``512 B``, ``1.5 KiB``, ``3.2 MiB``."""
+    for unit in IEC_UNITS:
+        if abs(count) < 1024 or unit == IEC_UNITS[-1]:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
 class Command(BaseCommand):
     help = "Copy every file from one storage to another, keeping names (resumable, verified)."
 
@@ -71,33 +83,54 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with sigterm_interrupts():
+            try:
+                copier, names, total = self.start(options)
+            except KeyboardInterrupt:
+                self.stderr.write("Interrupted before anything was copied.")
+                sys.exit(130)
+            self.run(copier, names, total, options)
+
+    def start(self, options: dict[str, Any]) -> tuple[Copier, Iterator[str], int | None]:
+        """The copier, the source's names (listed as they are copied) and, for the bar, their
+        count (a listing pass of its own, so that the names are never all held at once)."""
         if options["source"] == options["target"]:
             raise CommandError("SOURCE and TARGET are the same storage")
         source = open_storage(options["source"], must_exist=True)
         target = open_storage(options["target"], must_exist=False)
         copier = Copier(source, target, dry_run=options["dry_run"])
+        show_bar = not options["no_progress"] and sys.stderr.isatty()
         try:
-            names = list(walk(source, options["prefix"]))
+            total = sum(1 for _ in copier.names(options["prefix"])) if show_bar else None
+            names = copier.names(options["prefix"])
+            first = list(itertools.islice(names, 1))  # a tracker that does not answer: now
         except (MogileFSError, OSError) as exc:
             raise CommandError(f"Cannot list {options['source']}: {exc}") from exc
-        report = Report(self, options["source"], options["target"], options["dry_run"])
+        return copier, itertools.chain(first, names), total
+
+    def run(
+        self, copier: Copier, names: Iterator[str], total: int | None, options: dict[str, Any]
+    ) -> None:
+        report = Report(
+            self,
+            options["source"],
+            options["target"],
+            options["dry_run"],
+            by_class=isinstance(copier.source, MogileFSSide),
+        )
         bar = tqdm(
-            total=len(names),
-            unit="file",
-            file=sys.stderr,
-            disable=True if options["no_progress"] else None,
-            dynamic_ncols=True,
+            total=total, unit="file", file=sys.stderr, disable=total is None, dynamic_ncols=True
         )
         try:
-            with bar, sigterm_interrupts():
+            with bar:
                 for name in names:
                     outcome = copier.copy(name)
                     report.add(outcome)
                     if outcome.status is Status.FAILED:
                         bar.write(f"FAILED {name}: {outcome.error}", file=sys.stderr)
                     bar.update(1)
-                    bar.set_postfix_str(report.throughput(), refresh=False)
-        except TrackerUnavailableError as exc:
+                    bar.set_postfix_str(report.progress(), refresh=False)
+        except (MogileFSError, OSError) as exc:  # the listing, or the tracker, gone mid-way
             report.summary()
             self.stderr.write(f"Stopped: {exc}. Run the command again to resume.")
             sys.exit(2)
@@ -111,10 +144,13 @@ class Command(BaseCommand):
 
 
 class Report:
-    """Counts, bytes and failures of a run, and its summary lines."""
+    """Counts, bytes and failures of a run, and its progress and summary lines."""
 
-    def __init__(self, command: BaseCommand, source: str, target: str, dry_run: bool) -> None:
+    def __init__(
+        self, command: BaseCommand, source: str, target: str, dry_run: bool, *, by_class: bool
+    ) -> None:
         self.command, self.source, self.target, self.dry_run = command, source, target, dry_run
+        self.by_class = by_class
         self.counts = dict.fromkeys(Status, 0)
         self.bytes = 0
         self.failed: list[Outcome] = []
@@ -127,26 +163,42 @@ class Report:
         if outcome.status is Status.FAILED:
             self.failed.append(outcome)
 
-    def size(self) -> str:
-        return tqdm.format_sizeof(self.bytes, "B", 1024)
+    @property
+    def done(self) -> int:
+        return self.counts[Status.WOULD_COPY if self.dry_run else Status.COPIED]
 
     def rate(self) -> str:
+        """Bytes written per second, or empty when nothing has been written."""
+        if self.dry_run or not self.bytes:
+            return ""
         elapsed = max(time.monotonic() - self.started, 1e-6)
-        return tqdm.format_sizeof(self.bytes / elapsed, "B/s", 1024)
+        return f"{size_text(self.bytes / elapsed)}/s"
 
-    def throughput(self) -> str:
-        return f"{self.size()}, {self.rate()}"
+    def progress(self) -> str:
+        """The bar's postfix, in the summary's units."""
+        rate = self.rate()
+        verb = "would copy" if self.dry_run else "copied"
+        parts = [f"{verb} {self.done} ({size_text(self.bytes)}{', ' + rate if rate else ''})"]
+        if self.counts[Status.SKIPPED]:
+            parts.append(f"{self.counts[Status.SKIPPED]} already there")
+        if self.counts[Status.OTHER_CLASS]:
+            parts.append(f"{self.counts[Status.OTHER_CLASS]} in another class")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        return ", ".join(parts)
 
     def summary(self) -> None:
         elapsed = time.monotonic() - self.started
         verb = "Would copy" if self.dry_run else "Copied"
-        done = self.counts[Status.WOULD_COPY if self.dry_run else Status.COPIED]
+        rate = f" ({self.rate()})" if self.rate() else ""
         out = self.command.stdout
         out.write(
-            f"{verb} {done} file(s), {self.bytes:,} bytes, from {self.source} to {self.target} "
-            f"in {elapsed:.1f} s ({self.rate()})"
+            f"{verb} {self.done} file(s), {self.bytes:,} bytes ({size_text(self.bytes)}), "
+            f"from {self.source} to {self.target} in {elapsed:.1f} s{rate}"
         )
         out.write(f"Already there and equal: {self.counts[Status.SKIPPED]}")
+        if self.by_class:
+            out.write(f"In another class (another storage's): {self.counts[Status.OTHER_CLASS]}")
         out.write(f"Failed: {len(self.failed)}")
         for outcome in self.failed:
             out.write(f"  {outcome.name}: {outcome.error}")
