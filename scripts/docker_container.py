@@ -62,15 +62,13 @@ def change(action: str, container: str, socket_path: str = DEFAULT_SOCKET) -> st
 
 
 def _api(method: str, path: str, body: object, socket_path: str) -> tuple[int, bytes]:
-    payload = json.dumps(body).encode()
+    payload = b"" if body is None else json.dumps(body).encode()
+    headers = {"Content-Length": str(len(payload))}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
     conn = UnixHTTPConnection(socket_path)
     try:
-        conn.request(
-            method,
-            path,
-            body=payload,
-            headers={"Content-Type": "application/json", "Content-Length": str(len(payload))},
-        )
+        conn.request(method, path, body=payload or None, headers=headers)
         response = conn.getresponse()
         return response.status, response.read()
     except OSError as exc:

@@ -58,10 +58,14 @@ def cmd_status(stack: DevStack) -> int:
         return NOT_RUNNING
     print(f"devstack: running from {stack.var}: {stack.site_url}")
     down = []
+    standby = {name for name, service in stack.services().items() if service.standby}
     for info in stack.info():
         name, state = info["name"], info["statename"]
-        print(f"  {name:18} {state:9} {info['description']}")
-        if state not in ("RUNNING", "STARTING") and (name, info["exitstatus"]) != ("bootstrap", 0):
+        note = " (standby: dev.py start NAME)" if name in standby else ""
+        print(f"  {name:18} {state:9} {info['description']}{note}")
+        if name in standby or (name, info["exitstatus"]) == ("bootstrap", 0):
+            continue
+        if state not in ("RUNNING", "STARTING"):
             down.append(name)
     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no http_proxy
     try:

@@ -17,7 +17,7 @@ PORTS = {"mogilefsd": 17001, "mogilefsd2": 17002, "memcached": 11999, "app": 180
 CONFIG = StackConfig(
     var_dir=Path("/srv/var"),
     ports=PORTS | {"media": 18001, "perlbal": 18080, "perlbal-mgmt": 16999},
-    node_addresses=("127.9.9.1", "127.9.9.2", "127.9.9.3"),
+    node_addresses=("127.9.9.1", "127.9.9.2", "127.9.9.3", "127.9.9.4"),
 )
 COMPOSE_NAMES = re.compile(r"\b(mogilefsd2?|mogstored\d|memcached|mysql|app|media|perlbal):\d+")
 
@@ -55,7 +55,8 @@ def test_compose_addresses_become_the_native_ones() -> None:
         "127.0.0.1:18000",
         "127.0.0.1:18001",
     )
-    assert [boot[f"MOGSTORED{i}_ADDRESS"] for i in (1, 2, 3)] == list(CONFIG.node_addresses)
+    assert [boot[f"MOGSTORED{i}_ADDRESS"] for i in (1, 2, 3)] == list(CONFIG.node_addresses[:3])
+    assert boot["MOGSTORED4_ADDRESS"] == "", "the spare is not described until it is added"
     for service in ("app", "media", "perlbal", "bootstrap"):
         values = " ".join(native(service).values())
         assert not COMPOSE_NAMES.search(values), values
