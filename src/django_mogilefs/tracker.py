@@ -12,6 +12,12 @@ failover requires: a tracker that was only slow may then have run it too (a
 second ``delete`` answers ``unknown_key``). Keep ``timeout`` well above the
 tracker's slowest command so that this stays the exception.
 
+Names: a tracker name that resolves to several addresses (a Docker Swarm service's
+``tasks.<name>``, a Kubernetes headless service) is that many trackers. Names are
+looked up again in the background every ``resolve_interval`` seconds (sooner after a
+tracker fails), never in a request's way, so a tracker that moves to another machine
+is found at its new address.
+
 Lost answers: when a request may have run on a tracker whose answer never came (sent,
 then a timeout, a reset or an end of file) and the next tracker answers ``ERR``, that
 error is marked ``after_lost_answer`` and checked by :mod:`.lost_answers` against the
@@ -71,7 +77,12 @@ def parse_trackers(trackers: str | Sequence[str]) -> list[tuple[str, int]]:
 
 
 def resolve(host: str, port: int, timeout: float) -> tuple[str, int]:
-    """``(address, port)`` for ``host``, the name looked up within ``timeout`` seconds.
+    """``(address, port)`` for ``host``: the first of :func:`resolve_all`'s."""
+    return resolve_all(host, port, timeout)[0]
+
+
+def resolve_all(host: str, port: int, timeout: float) -> list[tuple[str, int]]:
+    """Every ``(address, port)`` of ``host``, the name looked up within ``timeout`` seconds.
 
     A socket's timeout does not cover the name lookup, which can hang far longer:
     a tracker container that stops vanishes from Docker's DNS, and on an internal
@@ -81,7 +92,7 @@ def resolve(host: str, port: int, timeout: float) -> tuple[str, int]:
     """
     with contextlib.suppress(ValueError):
         ipaddress.ip_address(host)
-        return host, port
+        return [(host, port)]
     result: list[object] = []
     done = threading.Event()
 
@@ -99,7 +110,8 @@ def resolve(host: str, port: int, timeout: float) -> tuple[str, int]:
     answer = result[0]
     if isinstance(answer, OSError):
         raise answer
-    return answer[0][4][0], port
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in answer))  # in order, once each
+    return [(address, port) for address in addresses]
 
 
 class _StaleConnection(ConnectionError):
@@ -175,13 +187,16 @@ class _Connection:
 
 @dataclass
 class _Tracker:
-    host: str
+    host: str  # as configured: a name or an address
     port: int
+    address: str | None = None  # the name's address this entry stands for (None: resolve)
     failed_at: float | None = None
     idle: list[_Connection] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}"
+        if self.address is None or self.address == self.host:
+            return f"{self.host}:{self.port}"
+        return f"{self.host}:{self.port} ({self.address})"
 
 
 class TrackerPool:
@@ -196,6 +211,8 @@ class TrackerPool:
         dead_timeout: seconds a failed tracker is skipped before being tried again
             (default 30). When every tracker is marked dead they are all tried anyway.
         max_idle: idle connections kept per tracker for reuse (default 4).
+        resolve_interval: seconds between lookups of the tracker names, each address
+            of a name being a tracker (default 10; also after a tracker fails).
         socket_module: injectable for tests (pymemcache's pattern).
     """
 
@@ -207,19 +224,24 @@ class TrackerPool:
         timeout: float = 10.0,
         dead_timeout: float = 30.0,
         max_idle: int = 4,
+        resolve_interval: float = 10.0,
         socket_module=socket,
     ) -> None:
-        self._trackers = [_Tracker(h, p) for h, p in parse_trackers(trackers)]
+        self._configured = parse_trackers(trackers)
+        self._trackers = [_Tracker(h, p) for h, p in self._configured]
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self.dead_timeout = dead_timeout
         self.max_idle = max_idle
+        self.resolve_interval = resolve_interval
+        self._resolved_at = time.monotonic() - resolve_interval  # due at the first request
+        self._resolving = False
         self._socket = socket_module
         self._lock = threading.Lock()
 
     @property
     def addresses(self) -> list[str]:
-        return [str(t) for t in self._trackers]
+        return [f"{h}:{p}" for h, p in self._configured]
 
     def request(self, command: str, args: Args | None = None) -> dict[str, str]:
         """Send one command and return the decoded ``OK`` arguments.
@@ -287,11 +309,55 @@ class TrackerPool:
                     conn.close()
                 tracker.idle.clear()
 
+    def _maybe_refresh(self) -> None:
+        """Start a lookup of the names in the background when one is due: every
+        ``resolve_interval`` s, or 1 s after a tracker failed."""
+        now = time.monotonic()
+        failed = any(t.failed_at is not None for t in self._trackers)
+        due = self.resolve_interval if not failed else min(self.resolve_interval, 1.0)
+        with self._lock:
+            if self._resolving or now - self._resolved_at < due:
+                return
+            self._resolving = True
+        threading.Thread(target=self._refresh, name="tracker names", daemon=True).start()
+
+    def _refresh(self) -> None:
+        """Each address of a name is a tracker (one that stays keeps its state and idle
+        connections; one that goes is dropped). A name that does not resolve keeps what
+        it had: connecting will tell."""
+        try:
+            current = {(t.host, t.port, t.address): t for t in self._trackers}
+            fresh: list[_Tracker] = []
+            for host, port in self._configured:
+                try:
+                    addresses = [a for a, _ in resolve_all(host, port, self.connect_timeout)]
+                except OSError:
+                    fresh += [t for t in self._trackers if (t.host, t.port) == (host, port)]
+                    continue
+                for address in addresses:
+                    known = current.pop((host, port, address), None)
+                    if known is None:  # an entry not resolved yet stands for its first address
+                        known = current.pop((host, port, None), None)
+                        if known is not None:
+                            known.address = address
+                    fresh.append(known or _Tracker(host, port, address))
+            with self._lock:
+                old, self._trackers = self._trackers, fresh or self._trackers
+            for tracker in (t for t in old if t not in self._trackers):
+                for conn in tracker.idle:
+                    conn.close()
+                tracker.idle.clear()
+        finally:
+            with self._lock:
+                self._resolved_at, self._resolving = time.monotonic(), False
+
     def _order(self) -> list[_Tracker]:
         """Live trackers first, starting at a random one; dead ones last, as a last resort."""
+        self._maybe_refresh()
         now = time.monotonic()
-        start = random.randrange(len(self._trackers))
-        rotated = self._trackers[start:] + self._trackers[:start]
+        trackers = list(self._trackers)
+        start = random.randrange(len(trackers))
+        rotated = trackers[start:] + trackers[:start]
         live = [t for t in rotated if t.failed_at is None or now - t.failed_at >= self.dead_timeout]
         dead = [t for t in rotated if t not in live]
         return live + dead
@@ -333,7 +399,10 @@ class TrackerPool:
         return response
 
     def _connect(self, tracker: _Tracker) -> _Connection:
-        address = resolve(tracker.host, tracker.port, self.connect_timeout)
+        if tracker.address is not None:
+            address = (tracker.address, tracker.port)
+        else:
+            address = resolve(tracker.host, tracker.port, self.connect_timeout)
         sock = self._socket.create_connection(address, timeout=self.connect_timeout)
         return _Connection(sock, self.timeout)
 

@@ -33,7 +33,7 @@ class _QuietHTTPServer(ThreadingHTTPServer):
 class StubTracker:
     """Answers each request line with ``answer(command, args)``; ``None`` closes the socket."""
 
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, host: str = "127.0.0.1", port: int = 0) -> None:
         self.answer = answer
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.raw: list[bytes] = []
@@ -54,9 +54,10 @@ class StubTracker:
                     if stub.hang_up_after_answer:
                         return
 
-        self.server = _QuietTCPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietTCPServer((host, port), Handler)
         self.server.daemon_threads = True
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.port = self.server.server_address[1]
+        self.address = f"{host}:{self.port}"
         threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
     def commands(self) -> list[str]:

@@ -242,3 +242,39 @@ def test_names_are_resolved_and_lookup_errors_fail_over(tracker, monkeypatch):
     pool = TrackerPool(["no-such-host.invalid:7001", tracker.address])
     monkeypatch.setattr("random.randrange", lambda n: 0)
     assert pool.request("noop") == {}
+
+
+def test_every_address_of_a_name_is_a_tracker_and_a_moved_one_is_found(monkeypatch):
+    """A Swarm service's tasks.NAME: each task is a tracker; one that stops is failed
+    over from, and one that starts elsewhere is used once the name says so."""
+    first = StubTracker(lambda c, a: b"OK \r\n", "127.0.0.1")
+    second = StubTracker(lambda c, a: b"OK \r\n", "127.0.0.2", first.port)
+    addresses = ["127.0.0.1", "127.0.0.2"]
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "tasks.mogilefsd":
+            return real(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses]
+
+    monkeypatch.setattr("django_mogilefs.tracker.socket.getaddrinfo", getaddrinfo)
+    pool = TrackerPool(f"tasks.mogilefsd:{first.port}", resolve_interval=0.05, max_idle=0)
+    deadline = time.monotonic() + 5
+    while not (first.requests and second.requests):
+        assert time.monotonic() < deadline, "not every address got a request"
+        pool.request("noop")
+        time.sleep(0.01)
+    first.close()  # that task stops; the name still lists it for a while
+    for _ in range(20):
+        pool.request("noop")
+    third = StubTracker(lambda c, a: b"OK \r\n", "127.0.0.3", first.port)
+    addresses[:] = ["127.0.0.2", "127.0.0.3"]  # it started on another machine
+    deadline = time.monotonic() + 5
+    while not third.requests:
+        assert time.monotonic() < deadline, "the moved tracker was never asked"
+        pool.request("noop")
+        time.sleep(0.01)
+    assert pool.addresses == [f"tasks.mogilefsd:{first.port}"]
+    pool.close()
+    second.close()
+    third.close()
