@@ -231,6 +231,7 @@ def test_phone_width_log_out_and_remove(target: Target, browser, shots: Path):
         with page.expect_response("**/avatar/") as answer:
             page.click("form.upload button[type=submit]")
         assert answer.value.status == 413
+        page.wait_for_load_state()  # the answer has come; its page may still be rendering
         assert page.locator("h1").inner_text() == "Your avatar"
         error = page.locator("#id_image_error").inner_text().replace("\xa0", " ")
         assert "That upload was too large" in error and "not stored" in error, error
