@@ -8,7 +8,8 @@ SITE_URL ?= http://127.0.0.1:8080
 
 .DEFAULT_GOAL := help
 .PHONY: help docker-check preflight standin-images up down clean logs ps bootstrap backup restore e2e test test-unit \
-	test-integration test-e2e lint dev dev-down dev-status dev-reset bench screenshots deps dist
+	test-integration test-e2e lint dev dev-down dev-status dev-reset bench screenshots deps dist \
+	swarm-rehearsal
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -55,6 +56,9 @@ restore: docker-check ## Load a backup into the compose MySQL: make restore FILE
 	@[ -n "$(FILE)" ] || { echo "usage: make restore FILE=/path/to/dump.sql.gz [FORCE=1]" >&2; exit 2; }
 	COMPOSE="$(COMPOSE)" scripts/db-backup restore "$(FILE)" $(if $(filter 1,$(FORCE)),--force)
 
+swarm-rehearsal: docker-check ## The swarm stack on three engines of this machine, with the e2e suite
+	$(PY) deploy/swarm/rehearse.py
+
 e2e: docker-check ## Run the end-to-end suite from a container on the compose network
 	$(COMPOSE) --profile storage4 up --no-start mogstored4
 	$(COMPOSE) --profile e2e run --rm --build e2e
@@ -97,7 +101,7 @@ dist: $(VENV)/.installed ## Build django-mogilefs (wheel and sdist in dist/) and
 
 lint: $(VENV)/.installed ## ruff
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check app scripts src tests
+	$(VENV)/bin/ruff format --check app deploy scripts src tests
 
 test: deps lint ## Every suite: unit, static checks, conformance, integration, site, end-to-end
 	$(PY) -m pytest

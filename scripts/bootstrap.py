@@ -304,6 +304,35 @@ def apply_change(
             sleep(0.5)
 
 
+def wait_for_a_tracker(
+    admin: ClusterAdmin,
+    trackers: str,
+    timeout: float,
+    poll: float,
+    out: TextIO,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Until a tracker answers (one started with the trackers may come first), at most
+    ``timeout`` seconds; then the tracker's error is raised as it is."""
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        try:
+            admin.pool.request("noop")
+            return
+        except TrackerUnavailableError:
+            if time.monotonic() >= deadline:
+                raise
+            if not said:
+                print(
+                    f"Waiting up to {timeout:g}s for a tracker of {trackers}...",
+                    file=out,
+                    flush=True,
+                )
+                said = True
+            sleep(max(poll, 1.0))
+
+
 def wait_until_ready(
     admin: ClusterAdmin,
     desc: ClusterDescription,
@@ -437,6 +466,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str], out: TextIO) -> No
     )
     admin = ClusterAdmin(args.trackers, timeout=args.timeout)
     try:
+        wait_for_a_tracker(admin, args.trackers, args.wait, args.poll, out)
         if args.namespace_only:
             plan = make_plan(desc, admin.get_domains(), [], [], namespace_only=True)
         else:

@@ -6,12 +6,15 @@ import io
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import bootstrap
 import pytest
 from django_mogilefs.cluster import ClusterAdmin
+from django_mogilefs.testing import free_port
 from django_mogilefs.testing.cluster import MogileCluster
+from django_mogilefs.testing.faketracker import FakeTracker
 from ownenv import own_environ
 
 pytestmark = pytest.mark.integration
@@ -201,10 +204,30 @@ def test_an_unreachable_tracker_is_a_clear_error(tmp_path: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     out, err = io.StringIO(), io.StringIO()
-    code = bootstrap.main(["--trackers", f"127.0.0.1:{port}"], {}, out, err)
+    code = bootstrap.main(["--trackers", f"127.0.0.1:{port}", "--wait", "2"], {}, out, err)
     assert code == 1
+    assert f"Waiting up to 2s for a tracker of 127.0.0.1:{port}" in out.getvalue()
     assert "bootstrap: error: tracker unreachable: No MogileFS tracker answered" in err.getvalue()
     assert f"127.0.0.1:{port}" in err.getvalue()
+
+
+def test_a_tracker_that_starts_later_is_waited_for() -> None:
+    """Swarm starts the bootstrap job and the trackers at once: it waits, bounded."""
+    port = free_port(("127.0.0.1",))
+    trackers: list[FakeTracker] = []
+    timer = threading.Timer(1.5, lambda: trackers.append(FakeTracker(port=port).start()))
+    timer.start()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        argv = ["--trackers", f"127.0.0.1:{port}", "--dry-run", "--wait", "30", "--poll", "0.1"]
+        code = bootstrap.main(argv, {}, out, err)
+    finally:
+        timer.join()
+        for tracker in trackers:
+            tracker.shutdown()
+    assert (code, err.getvalue()) == (0, "")
+    assert "Waiting up to 30s for a tracker" in out.getvalue()
+    assert "+ create domain avatars" in out.getvalue()
 
 
 def test_a_bad_description_is_a_clear_error_naming_the_file(tmp_path: Path) -> None:

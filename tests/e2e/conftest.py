@@ -32,8 +32,11 @@ Environment (all optional):
 * ``E2E_NEW_NODE_START`` / ``E2E_NEW_NODE_STOP``: commands that bring up a storage
   machine the cluster does not have yet and register it (its bootstrap), and switch it
   off again; the add-and-retire test spreads files onto it and then retires it for good.
-* ``E2E_BOOTSTRAP``: the deployment's bootstrap command, run again after a disk died
-  (it must report the dead device and leave it dead).
+* ``E2E_BOOTSTRAP``: the deployment's bootstrap command: run again, it changes nothing,
+  and after a disk died it reports the dead device and leaves it dead.
+* ``E2E_TRACKER_DRAIN`` / ``E2E_TRACKER_UNDRAIN``: drain the machine of a tracker (it
+  moves) and make it active again; ``E2E_ROLLING_UPDATE``: replace app, media and
+  Perlbal one task at a time (swarm: docker service update --force), returning when done.
 * ``E2E_SCREENSHOT_DIR``: where the browser test also saves its screenshots
   (``make screenshots`` uses docs/screenshots).
 """
@@ -99,6 +102,8 @@ class Target:
     device_destroy: str | None = None  # E2E_DEVICE_DESTROY, with {host} and {devid}
     new_node_hooks: tuple[str, str] | None = None
     bootstrap: str | None = None
+    tracker_drain_hooks: tuple[str, str] | None = None  # E2E_TRACKER_DRAIN / _UNDRAIN
+    rolling_update: str | None = None  # E2E_ROLLING_UPDATE
     admin: ClusterAdmin = field(init=False)
 
     def __post_init__(self) -> None:
@@ -236,6 +241,7 @@ def _hooks() -> dict[str, Any]:
     tracker = (_env("E2E_TRACKER_STOP"), _env("E2E_TRACKER_START"))
     media = (_env("E2E_MEDIA_TIER_STOP"), _env("E2E_MEDIA_TIER_START"))
     new_node = (_env("E2E_NEW_NODE_START"), _env("E2E_NEW_NODE_STOP"))
+    drain = (_env("E2E_TRACKER_DRAIN"), _env("E2E_TRACKER_UNDRAIN"))
     return {
         "node_hooks": node if all(node) else None,
         "tracker_hooks": tracker if all(tracker) else None,
@@ -243,6 +249,8 @@ def _hooks() -> dict[str, Any]:
         "device_destroy": _env("E2E_DEVICE_DESTROY") or None,
         "new_node_hooks": new_node if all(new_node) else None,
         "bootstrap": _env("E2E_BOOTSTRAP") or None,
+        "tracker_drain_hooks": drain if all(drain) else None,
+        "rolling_update": _env("E2E_ROLLING_UPDATE") or None,
     }
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -94,3 +97,30 @@ def devices_of(target: Target, mogile: MogileFSClient, key: str) -> set[int]:
 def hosts_of(target: Target, devids: set[int]) -> set[int]:
     """The hosts of these devices."""
     return {d.hostid for d in target.admin.get_devices() if d.devid in devids}
+
+
+class Load:
+    """Run ``step`` in a loop on a thread, counting successes and keeping failures."""
+
+    def __init__(self, name: str, step: Callable[[int], None]) -> None:
+        self.name, self.step = name, step
+        self.done = 0
+        self.slowest = (0.0, -1)  # (seconds, step)
+        self.failures: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                self.step(i)
+                self.done += 1
+            except Exception as exc:  # every kind of failure is what the test counts
+                self.failures.append(f"{self.name} #{i}: {type(exc).__name__}: {exc}")
+            self.slowest = max(self.slowest, (time.monotonic() - started, i))
+            i += 1
+
+    def __repr__(self) -> str:
+        return f"{self.name}: {self.done} done, slowest {self.slowest[0]:.1f}s (#{self.slowest[1]})"

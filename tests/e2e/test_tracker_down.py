@@ -9,15 +9,13 @@ stopped.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 
 import pytest
 
 from e2e import images
 from e2e.conftest import PASSWORD, Target, new_username, wait_until
-from e2e.flows import upload
+from e2e.flows import Load, upload
 
 pytestmark = pytest.mark.e2e
 
@@ -26,33 +24,6 @@ PROGRESS = 2  # steps each load must complete while it is down, and again once i
 # A request the stopping tracker took but never answered waits out the client's timeout
 # (3 s) before failing over; on a busy machine one upload alone can take seconds.
 OUTAGE_DEADLINE = 120.0
-
-
-class Load:
-    """Run ``step`` in a loop on a thread, counting successes and keeping failures."""
-
-    def __init__(self, name: str, step: Callable[[int], None]) -> None:
-        self.name, self.step = name, step
-        self.done = 0
-        self.slowest = (0.0, -1)  # (seconds, step)
-        self.failures: list[str] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def _run(self) -> None:
-        i = 0
-        while not self.stop.is_set():
-            started = time.monotonic()
-            try:
-                self.step(i)
-                self.done += 1
-            except Exception as exc:  # every kind of failure is what the test counts
-                self.failures.append(f"{self.name} #{i}: {type(exc).__name__}: {exc}")
-            self.slowest = max(self.slowest, (time.monotonic() - started, i))
-            i += 1
-
-    def __repr__(self) -> str:
-        return f"{self.name}: {self.done} done, slowest {self.slowest[0]:.1f}s (#{self.slowest[1]})"
 
 
 def test_no_request_fails_while_a_tracker_is_down(target: Target, mogile):

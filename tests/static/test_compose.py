@@ -255,8 +255,8 @@ def test_e2e_reads_metrics_from_both_tiers() -> None:
     # E2E_MEDIA_URL is the site's MOGILEFS_MEDIA_URL (a path), not an address.
     assert "E2E_MEDIA_URL" not in env
     # The media-tier-down test stops the media container itself, by its compose name.
-    assert env["E2E_MEDIA_TIER_STOP"].endswith("docker_container.py stop mogilefs-django-media-1")
-    assert env["E2E_MEDIA_TIER_START"].endswith("docker_container.py start mogilefs-django-media-1")
+    assert env["E2E_MEDIA_TIER_STOP"].endswith("docker_api.py stop mogilefs-django-media-1")
+    assert env["E2E_MEDIA_TIER_START"].endswith("docker_api.py start mogilefs-django-media-1")
 
 
 def test_passwords_are_secrets_with_dev_defaults_that_exist() -> None:
@@ -298,8 +298,8 @@ def test_only_the_test_runner_can_reach_the_docker_engine() -> None:
     }
     assert holders == {"e2e"}
     e2e = cf.services()["e2e"]["environment"]
-    assert "docker_container.py stop" in e2e["E2E_STORAGE_NODE_STOP"]
-    assert "docker_container.py start" in e2e["E2E_STORAGE_NODE_START"]
+    assert "docker_api.py stop" in e2e["E2E_STORAGE_NODE_STOP"]
+    assert "docker_api.py start" in e2e["E2E_STORAGE_NODE_START"]
 
 
 def test_e2e_runs_only_under_its_profile() -> None:

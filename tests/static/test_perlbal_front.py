@@ -531,16 +531,64 @@ def test_start_refuses_a_media_backend_it_cannot_resolve(tmp_path: Path) -> None
         PERLBAL_BACKENDS="localhost:8000",
         PERLBAL_MEDIA_BACKENDS="no-such-media.invalid:8001",
         PERLBAL_NODEFILE=str(tmp_path / "nodes"),
+        WAIT_TIMEOUT="3",
     )
     result = subprocess.run([str(START)], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
-    assert "PERLBAL_MEDIA_BACKENDS: cannot resolve 'no-such-media.invalid'" in result.stderr
+    assert (
+        "PERLBAL_MEDIA_BACKENDS: cannot resolve 'no-such-media.invalid'; waiting" in result.stderr
+    )
+    assert (
+        "PERLBAL_MEDIA_BACKENDS: cannot resolve 'no-such-media.invalid' (waited 3s)"
+        in result.stderr
+    )
 
 
 def test_start_refuses_a_backend_it_cannot_resolve(tmp_path: Path) -> None:
     env = own_environ(
-        PERLBAL_BACKENDS="no-such-host.invalid:8000", PERLBAL_NODEFILE=str(tmp_path / "nodes")
+        PERLBAL_BACKENDS="no-such-host.invalid:8000",
+        PERLBAL_NODEFILE=str(tmp_path / "nodes"),
+        WAIT_TIMEOUT="0",
     )
     result = subprocess.run([str(START)], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
-    assert "cannot resolve 'no-such-host.invalid'" in result.stderr
+    assert "cannot resolve 'no-such-host.invalid' (waited 0s)" in result.stderr
+
+
+def test_start_writes_every_address_of_a_name_and_follows_it(tmp_path: Path) -> None:
+    """A name with several addresses (a swarm service's tasks.NAME) is that many backends,
+    and the pool's file follows the name while Perlbal runs."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 app.test\n127.0.0.2 app.test\n")
+    nodes = tmp_path / "nodes"
+    env = own_environ(
+        PERLBAL_BACKENDS="app.test:8000",
+        PERLBAL_NODEFILE=str(nodes),
+        PERLBAL_RESOLVE_INTERVAL="0.2",
+        PERLBAL_LISTEN=f"127.0.0.1:{free_port()}",
+        PERLBAL_MGMT_LISTEN=f"127.0.0.1:{free_port()}",
+    )
+    # A getent on the PATH answers for app.test from the hosts file above.
+    resolver = tmp_path / "getent"
+    resolver.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = ahostsv4 ] && grep " $2$" {hosts} |\n'
+        '    while read ip _; do echo "$ip STREAM $2"; done\n'
+    )
+    resolver.chmod(0o755)
+    env["PATH"] = f"{tmp_path}:{env['PATH']}"
+    proc = subprocess.Popen([str(START)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while not (nodes.exists() and nodes.read_text() == "127.0.0.1:8000\n127.0.0.2:8000\n"):
+            assert time.monotonic() < deadline, nodes.read_text() if nodes.exists() else "none"
+            time.sleep(0.1)
+        hosts.write_text("127.0.0.2 app.test\n127.0.0.3 app.test\n")  # one went, one came
+        while nodes.read_text() != "127.0.0.2:8000\n127.0.0.3:8000\n":
+            assert time.monotonic() < deadline, nodes.read_text()
+            time.sleep(0.1)
+        proc.terminate()  # a graceful shutdown: exits once nothing is under way
+        assert proc.wait(15) == 0
+    finally:
+        proc.kill()
+        proc.wait()

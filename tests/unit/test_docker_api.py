@@ -1,4 +1,4 @@
-"""scripts/docker_container.py against a stand-in Docker engine on a Unix socket."""
+"""scripts/docker_api.py against a stand-in Docker engine on a Unix socket."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler
 
-import docker_container
+import docker_api
 import pytest
 
 pytestmark = pytest.mark.unit
@@ -74,9 +74,8 @@ def engine(tmp_path):
 
 
 def run(engine, tmp_path, action, container, *command):
-    """The script against the stand-in engine (``--socket`` before a command's ``--``)."""
-    socket_option = ["--socket", str(tmp_path / "docker.sock")]
-    return docker_container.main([action, container, *socket_option, *command])
+    """The script against the stand-in engine."""
+    return docker_api.main(["--engine", str(tmp_path / "docker.sock"), action, container, *command])
 
 
 def test_stop_then_start(engine, tmp_path, capsys):
@@ -116,6 +115,6 @@ def test_unknown_container_is_a_clear_error(engine, tmp_path, capsys):
 
 
 def test_no_engine_is_a_clear_error(tmp_path, capsys):
-    code = docker_container.main(["start", "x", "--socket", str(tmp_path / "missing.sock")])
+    code = docker_api.main(["--engine", str(tmp_path / "missing.sock"), "start", "x"])
     assert code == 1
     assert "cannot reach the Docker engine" in capsys.readouterr().err

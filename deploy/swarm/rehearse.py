@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""The swarm stack on three machines of one computer, end to end: `make swarm-rehearsal`.
+
+### Usage: deploy/swarm/rehearse.py [--keep] [--skip-e2e]
+###
+### Three Docker engines in containers (deploy/swarm/rehearsal: Debian's docker.io) on an
+### internal bridge join one swarm; the images are built here (docker compose build, with
+### the caller's COMPOSE_FILE) and loaded into them; deploy/swarm/stack.yaml is deployed;
+### once bootstrap has completed and an upload through each front works, the end-to-end
+### suite runs from a container on the stack's networks, with the faults of a swarm
+### (a storage machine's engine stopped, a tracker's machine drained, a rolling update)
+### as its hooks. Then everything is removed (--keep leaves it running, to look).
+###
+### Environment: MOGILE_IMAGE (default mogilefs-django/mogile:2.73; CI: the fake),
+### APP_IMAGE, PERLBAL_IMAGE, MYSQL_IMAGE, MEMCACHED_IMAGE as the stack takes them,
+### REHEARSAL_SUBNET (10.212.0.0/24: the machines' bridge).
+### Exit status: 0 passed, 1 failed (what and where on stderr), 2 no usable engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import shlex
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+STACK = "avatars"
+PREFIX = "swarm-rehearsal"
+NODE_IMAGE = "mogilefs-django/swarm-node"
+E2E_IMAGE = "mogilefs-django/e2e"
+# Every capability but CAP_SYS_RESOURCE, which some hosts lack (--privileged then
+# fails with "unable to apply caps"); the node's entrypoint remounts /sys and cgroups.
+NODE_FLAGS = [
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined",
+    "--device-cgroup-rule", "a *:* rwm", "--cgroupns", "private",
+]  # fmt: skip
+# node -> labels: node1 the database and a front, node2 a front and a tracker, node3 a
+# tracker; each a storage machine (docs/production.md has the same layout).
+LABELS = {
+    1: {"mogile.db": "true", "mogile.front": "true", "mogile.storage": "1"},
+    2: {"mogile.front": "true", "mogile.storage": "2", "mogile.tracker": "true"},
+    3: {"mogile.storage": "3", "mogile.tracker": "true"},
+}
+
+
+OUTER = "python scripts/docker_api.py --engine /outer.sock"  # the engine of the machines
+
+
+class Failed(Exception):
+    """The rehearsal failed; the message says what."""
+
+
+def log(message: str) -> None:
+    print(f"rehearse: {message}", file=sys.stderr, flush=True)
+
+
+def run(
+    *argv: str,
+    engine: str | None = None,
+    check: bool = True,
+    capture: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
+    """A docker (or other) command, on ``engine`` (tcp://...) when given."""
+    environ = {**os.environ, **(env or {})}
+    if engine:
+        environ["DOCKER_HOST"] = engine
+    result = subprocess.run(
+        list(argv), env=environ, capture_output=capture, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode:
+        output = (result.stderr or result.stdout or "").strip() if capture else ""
+        raise Failed(f"{shlex.join(argv)} failed ({result.returncode}): {output[-2000:]}")
+    return result
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float
+
+
+@dataclass
+class Rehearsal:
+    keep: bool = False
+    subnet: str = os.environ.get("REHEARSAL_SUBNET", "10.212.0.0/24")
+    phases: list[Phase] = field(default_factory=list)
+    images: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        base = self.subnet.split("/")[0].rsplit(".", 1)[0]
+        self.ips = {n: f"{base}.{10 + n}" for n in (1, 2, 3)}
+        self.images = {
+            "APP_IMAGE": os.environ.get("APP_IMAGE", "mogilefs-django/app"),
+            "MOGILE_IMAGE": os.environ.get("MOGILE_IMAGE", "mogilefs-django/mogile:2.73"),
+            "PERLBAL_IMAGE": os.environ.get("PERLBAL_IMAGE", "mogilefs-django/perlbal"),
+            "MYSQL_IMAGE": os.environ.get("MYSQL_IMAGE", "mysql:8.4"),
+            "MEMCACHED_IMAGE": os.environ.get("MEMCACHED_IMAGE", "memcached:1.6"),
+        }
+
+    def engine(self, n: int) -> str:
+        return f"tcp://{self.ips[n]}:2375"
+
+    def node(self, n: int) -> str:
+        return f"{PREFIX}-node{n}"
+
+    def phase(self, name: str, work) -> None:  # type: ignore[no-untyped-def]
+        log(f"{name}...")
+        started = time.monotonic()
+        work()
+        self.phases.append(Phase(name, time.monotonic() - started))
+        log(f"{name}: {self.phases[-1].seconds:.0f} s")
+
+    # -- the machines ---------------------------------------------------------------------
+
+    def build(self) -> None:
+        run("docker", "compose", "--profile", "e2e", "build", capture=False)
+        run("docker", "build", "--quiet", "--tag", NODE_IMAGE, str(HERE / "rehearsal"))
+
+    def start_machines(self) -> None:
+        run("docker", "network", "create", "--internal", "--subnet", self.subnet, PREFIX)
+        for n in (1, 2, 3):
+            outer = ["--volume", "/var/run/docker.sock:/outer.sock"] if n == 1 else []
+            run(
+                "docker", "run", "--detach", "--name", self.node(n), "--hostname", f"node{n}",
+                "--network", PREFIX, "--ip", self.ips[n], *NODE_FLAGS,
+                "--volume", f"{self.node(n)}:/var/lib/docker", *outer,
+                "--env", "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1", NODE_IMAGE,
+            )  # fmt: skip
+        for n in (1, 2, 3):
+            self.wait(f"the engine of node{n}", lambda n=n: self.answers(n), 90)
+
+    def answers(self, n: int) -> bool:
+        return run("docker", "info", engine=self.engine(n), check=False).returncode == 0
+
+    def load_images(self) -> None:
+        """docker save | docker load into each machine, the three at once."""
+        images = list(self.images.values())
+
+        def load(n: int) -> None:
+            wanted = images + ([E2E_IMAGE] if n == 1 else [])
+            save = subprocess.Popen(["docker", "save", *wanted], stdout=subprocess.PIPE)
+            env = {**os.environ, "DOCKER_HOST": self.engine(n)}
+            loaded = subprocess.run(
+                ["docker", "load", "--quiet"], stdin=save.stdout, env=env, capture_output=True
+            )
+            if save.wait() or loaded.returncode:
+                raise Failed(f"loading images into node{n}: {loaded.stderr.decode()[-500:]}")
+
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            list(pool.map(load, (1, 2, 3)))
+
+    def form_swarm(self) -> None:
+        run("docker", "swarm", "init", "--advertise-addr", self.ips[1], engine=self.engine(1))
+        token = run("docker", "swarm", "join-token", "-q", "manager", engine=self.engine(1))
+        for n in (2, 3):
+            run("docker", "swarm", "join", "--advertise-addr", self.ips[n], "--token",
+                token.stdout.strip(), f"{self.ips[1]}:2377", engine=self.engine(n))  # fmt: skip
+        for n, labels in LABELS.items():
+            flags = [f for k, v in labels.items() for f in ("--label-add", f"{k}={v}")]
+            run("docker", "node", "update", *flags, f"node{n}", engine=self.engine(1))
+
+    # -- the stack ------------------------------------------------------------------------
+
+    def stack_env(self) -> dict[str, str]:
+        env = {f"MOGSTORED{n}_ADDRESS": self.ips[n] for n in (1, 2, 3)}
+        return {**env, **self.images, "SECRETS_DIR": str(ROOT / "secrets" / "dev")}
+
+    def deploy(self) -> None:
+        run("docker", "stack", "deploy", "--compose-file", str(HERE / "stack.yaml"), STACK,
+            engine=self.engine(1), env=self.stack_env())  # fmt: skip
+
+    def ready(self) -> None:
+        """Bootstrap completed, every service converged, and an upload through each front
+        stored and served: "all tasks running" alone is not ready (the trackers' monitors
+        may not have seen the devices yet)."""
+        self.wait(
+            "bootstrap to complete", lambda: self.task_states("bootstrap") == {"Complete"}, 600
+        )
+        for service in ("mogilefsd", "app", "media", "perlbal"):
+            self.wait(f"{service}'s tasks to run", lambda s=service: self.running(s) >= 2, 600)
+        for n in (1, 2):
+            self.wait(f"an upload through node{n}'s front", lambda n=n: self.upload_works(n), 300)
+
+    def task_states(self, service: str) -> set[str]:
+        result = run("docker", "service", "ps", f"{STACK}_{service}", "--format",
+                     "{{.CurrentState}}", "--filter", "desired-state=shutdown",
+                     engine=self.engine(1), check=False)  # fmt: skip
+        running = run("docker", "service", "ps", f"{STACK}_{service}", "--format",
+                      "{{.CurrentState}}", engine=self.engine(1), check=False)  # fmt: skip
+        states = {line.split()[0] for line in running.stdout.splitlines() if line}
+        return states - {"Failed"} if result.returncode == 0 else set()
+
+    def running(self, service: str) -> int:
+        result = run("docker", "service", "ps", f"{STACK}_{service}", "--filter",
+                     "desired-state=running", "--format", "{{.CurrentState}}",
+                     engine=self.engine(1), check=False)  # fmt: skip
+        return sum(line.startswith("Running") for line in result.stdout.splitlines())
+
+    def upload_works(self, n: int) -> bool:
+        site = f"http://{self.ips[n]}:8080"
+        check = (
+            "import sys, uuid\n"
+            "sys.path[:0] = ['scripts', 'tests']\n"
+            "from e2e import images\n"
+            "from siteclient import SiteClient\n"
+            "c = SiteClient(sys.argv[1]); user = 'gate' + uuid.uuid4().hex[:8]\n"
+            "assert c.sign_up(user, 'gate-' + user).status_code == 302\n"
+            "data = images.picture(32, 32, 'PNG', seed=1)\n"
+            "assert c.upload(data, 'g.png', 'image/png').status_code == 302\n"
+            "assert c.get(c.avatar_links(user).image_url).content == data\n"
+        )
+        python = ROOT / ".venv" / "bin" / "python"
+        result = subprocess.run([str(python), "-c", check, site], cwd=ROOT, capture_output=True,
+                                timeout=60, check=False)  # fmt: skip
+        return result.returncode == 0
+
+    def e2e(self) -> None:
+        """The suite, from a container on node1 (a manager) on the stack's networks."""
+        hooks = {
+            # A storage machine lost: node3's engine container (it runs mogstored3 and a
+            # tracker), through the outer engine's socket.
+            "E2E_STORAGE_NODE_STOP": f"{OUTER} stop {self.node(3)}",
+            "E2E_STORAGE_NODE_START": f"{OUTER} start {self.node(3)}",
+            # A tracker's machine drained (its tracker moves to node1, labelled for it).
+            "E2E_TRACKER_DRAIN": "python scripts/docker_api.py node-label node1 mogile.tracker=true"
+            " && python scripts/docker_api.py node-availability node3 drain",
+            "E2E_TRACKER_UNDRAIN": "python scripts/docker_api.py node-availability node3 active",
+            "E2E_ROLLING_UPDATE": "python scripts/docker_api.py service-update"
+            f" {STACK}_app {STACK}_media {STACK}_perlbal",
+            # A dead disk: the device's files, in the storage node's container on its machine.
+            "E2E_DEVICE_DESTROY": "python scripts/docker_api.py --engine"
+            f" tcp://{self.ips[1].rsplit('.', 1)[0]}.1$(echo {{host}} | tr -dc 0-9):2375"
+            f" exec service={STACK}_{{host}} -- sh -c 'rm -rf /var/mogdata/dev{{devid}}/*'",
+            "E2E_BOOTSTRAP": "python scripts/bootstrap.py --wait 120",
+        }
+        env = {
+            "E2E_SITE_URL": "http://perlbal:8080",
+            "MOGILEFS_TRACKERS": "tasks.mogilefsd:7001",
+            "MOGILEFS_DOMAIN": "avatars",
+            "E2E_STAFF_USERNAME": "staff",
+            "E2E_STAFF_PASSWORD": (ROOT / "secrets" / "dev" / "staff_password").read_text().strip(),
+            "E2E_MONITOR_DEADLINE": "180",
+            "E2E_REPLICATION_DEADLINE": "120",
+            **{f"MOGSTORED{n}_ADDRESS": self.ips[n] for n in (1, 2, 3)},
+            **hooks,
+        }
+        flags = [f for k, v in env.items() for f in ("--env", f"{k}={v}")]
+        e2e = f"{PREFIX}-e2e"
+        run("docker", "create", "--name", e2e, "--network", f"{STACK}_backend", "--user", "0:0",
+            "--volume", "/var/run/docker.sock:/var/run/docker.sock",
+            "--volume", "/outer.sock:/outer.sock", *flags, E2E_IMAGE,
+            "pytest", "-p", "no:cacheprovider", "-rs", "tests/e2e",
+            engine=self.engine(1))  # fmt: skip
+        run("docker", "network", "connect", f"{STACK}_storage", e2e, engine=self.engine(1))
+        result = run("docker", "start", "--attach", e2e, engine=self.engine(1), check=False,
+                     capture=False, timeout=3600)  # fmt: skip
+        if result.returncode:
+            raise Failed(f"the end-to-end suite failed ({result.returncode})")
+
+    # -- helpers, report, clean-up ----------------------------------------------------------
+
+    def wait(self, what: str, check, timeout: float) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise Failed(f"{what}: not after {timeout:g} s")
+            time.sleep(2)
+
+    def memory(self) -> str:
+        result = run("docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}",
+                     *(self.node(n) for n in (1, 2, 3)), check=False)  # fmt: skip
+        return "; ".join(result.stdout.split("\n")).strip("; ")
+
+    def diagnose(self) -> None:
+        for args in (("service", "ls"), ("node", "ls")):
+            print(run("docker", *args, engine=self.engine(1), check=False).stdout, file=sys.stderr)
+        for service in ("bootstrap", "mogilefsd", "perlbal", "app"):
+            logs = run("docker", "service", "logs", "--tail", "30", f"{STACK}_{service}",
+                       engine=self.engine(1), check=False)  # fmt: skip
+            print(f"--- {service}\n{logs.stdout}{logs.stderr}", file=sys.stderr)
+
+    def tear_down(self) -> None:
+        for n in (1, 2, 3):
+            run("docker", "rm", "--force", "--volumes", self.node(n), check=False)
+            run("docker", "volume", "rm", "--force", self.node(n), check=False)
+        run("docker", "network", "rm", PREFIX, check=False)
+
+    def report(self, total: float) -> None:
+        for phase in self.phases:
+            print(f"rehearse: {phase.name:32} {phase.seconds:6.0f} s", file=sys.stderr)
+        print(f"rehearse: total {total:.0f} s", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rehearse.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keep", action="store_true", help="leave the machines running")
+    parser.add_argument("--skip-e2e", action="store_true", help="deploy and check, no suite")
+    args = parser.parse_args(argv)
+    if run("docker", "info", check=False).returncode:
+        print(
+            "rehearse: no Docker engine is reachable (docker info failed): the rehearsal runs "
+            "three engines in containers of one (scripts/docker-engine.sh installs Debian's)",
+            file=sys.stderr,
+        )
+        return 2
+    rehearsal = Rehearsal(keep=args.keep)
+    started = time.monotonic()
+    with ExitStack() as stack:
+        if not args.keep:
+            stack.callback(rehearsal.tear_down)
+        rehearsal.tear_down()  # what a killed run left
+        try:
+            rehearsal.phase("build the images", rehearsal.build)
+            rehearsal.phase("start three machines", rehearsal.start_machines)
+            rehearsal.phase("load the images into them", rehearsal.load_images)
+            rehearsal.phase("form the swarm", rehearsal.form_swarm)
+            rehearsal.phase("deploy the stack", rehearsal.deploy)
+            rehearsal.phase("wait until it stores files", rehearsal.ready)
+            log(f"memory: {rehearsal.memory()}")
+            if not args.skip_e2e:
+                rehearsal.phase("run the end-to-end suite", rehearsal.e2e)
+            log(f"memory: {rehearsal.memory()}")
+        except (Failed, subprocess.TimeoutExpired) as exc:
+            print(f"rehearse: error: {exc}", file=sys.stderr)
+            rehearsal.diagnose()
+            rehearsal.report(time.monotonic() - started)
+            return 1
+    rehearsal.report(time.monotonic() - started)
+    print("rehearse: passed", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
