@@ -12,6 +12,7 @@ import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -105,7 +106,7 @@ class Config:
             metrics_cache_seconds=_seconds("metrics_cache_seconds", v["metrics_cache_seconds"]),
         )
 
-    @property
+    @cached_property
     def serve_prefix(self) -> str | None:
         """The path on this site the files are served under, or None when ``media_url``
         names another host (an absolute URL)."""

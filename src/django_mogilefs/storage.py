@@ -74,8 +74,23 @@ def storage_for(alias: str | None = None) -> MogileFSStorage:
 
 
 def first_alias() -> str | None:
-    """The first alias in ``STORAGES`` whose backend is a MogileFSStorage, or None."""
-    for alias, conf in settings.STORAGES.items():
+    """The first alias in ``STORAGES`` whose backend is a MogileFSStorage, or None.
+
+    Found once per ``STORAGES`` (a new one after ``override_settings``): the WSGI fast
+    path and ``/metrics`` ask for it on every request.
+    """
+    global _first_alias
+    configured = settings.STORAGES
+    if _first_alias[0] is not configured:
+        _first_alias = (configured, _find_first_alias(configured))
+    return _first_alias[1]
+
+
+_first_alias: tuple[object, str | None] = (None, None)
+
+
+def _find_first_alias(configured: dict[str, dict[str, Any]]) -> str | None:
+    for alias, conf in configured.items():
         try:
             backend = import_string(conf.get("BACKEND", ""))
         except ImportError:

@@ -41,6 +41,9 @@ from .storage import storage_for
 from .views import reproxy_answer, through_perlbal
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+STATUS_LINES = {
+    s.value: f"{s.value} {s.phrase}" for s in (HTTPStatus.OK, HTTPStatus.SERVICE_UNAVAILABLE)
+}
 
 
 class ReproxyApplication:
@@ -64,9 +67,7 @@ class ReproxyApplication:
         except Http404:
             return self.application(environ, start_response)
         metrics.SERVE_RESPONSES.labels(answer.kind).inc()
-        start_response(
-            f"{answer.status} {HTTPStatus(answer.status).phrase}", [*answer.headers.items()]
-        )
+        start_response(STATUS_LINES[answer.status], [*answer.headers.items()])
         return [answer.body]
 
 
