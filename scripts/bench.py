@@ -13,6 +13,8 @@ Debian's ``wrk`` (native, so the load generator is not what tops out):
   D   through Perlbal with its reproxy cache off: Perlbal -> the media tier (the app under
       granian) -> memcached -> X-REPROXY-URL, what every avatar not in the cache (and a
       gallery's first view) costs
+  E   D without the media tier: the front's media service sent to gunicorn's pool instead
+      (``SET media.pool = app_servers`` on the management console), what the tier earns
   A2, B2  A and B with the 2 MB file
 
 Every body is checked once before the runs; wrk counts any other status as an error.
@@ -46,6 +48,7 @@ from urllib.parse import urlsplit
 SMALL, LARGE = 20 * 1024, 2 * 1024 * 1024
 REPROXY_CACHE_SIZE = 10_000
 CACHE_SERVICE = "media"  # the front's service for /media/, which holds the reproxy cache
+MEDIA_POOL, SITE_POOL = "media_servers", "app_servers"  # perlbal/perlbal.conf
 WARM_UP_SECONDS = 1
 BENCH_HOSTS = ".bench.localhost"  # allowed in the bench's stack: e<N>.bench.localhost
 # wrk's summary as one JSON line (a done() hook costs nothing per request).
@@ -68,6 +71,7 @@ class Target:
     body: bytes
     baseline: str  # the row this one is compared with
     cache_size: int | None = None  # Perlbal's reproxy cache size for this run
+    pool: str = MEDIA_POOL  # the pool of the front's media service for this run
 
 
 @dataclass
@@ -192,6 +196,9 @@ def targets(stack) -> list[Target]:
         Target(
             "D", "Perlbal -> media tier -> reproxy (no cache)", front + small_path, small, "A", 0
         ),
+        Target(
+            "E", "D without the media tier (gunicorn)", front + small_path, small, "A", 0, SITE_POOL
+        ),
         Target("A2", "A with the 2 MB file", large_node, large, "A2"),
         Target("B2", "B with the 2 MB file", front + large_path, large, "A2", 10_000),
     ]
@@ -249,6 +256,7 @@ def measure(stack, args: argparse.Namespace, script: Path) -> tuple[list[Runs], 
             t = r.target
             if t.cache_size is not None:
                 perlbal_command(stack.mgmt_address, cache_command(t.cache_size))
+            perlbal_command(stack.mgmt_address, f"SET {CACHE_SERVICE}.pool = {t.pool}")
             print(f"bench: round {round_no}: ({t.name}) {t.label}", file=sys.stderr, flush=True)
             wrk(t.url, WARM_UP_SECONDS, args.connections, script)
             r.add(wrk(t.url, args.seconds, args.connections, script))
@@ -277,6 +285,9 @@ def report(
             f"{t.name:4}{t.label:44}{r.median_rps:9.0f}{ratio:7.2f}"
             f"{statistics.median(r.p50_ms):9.2f}{statistics.median(r.p99_ms):9.2f}{r.errors:8d}"
         )
+    if "E" in by_name:
+        tier = by_name["D"].median_rps / by_name["E"].median_rps
+        lines.append(f"The media tier: D is {tier:.2f} times E (the same requests to gunicorn)")
     rounds = ", ".join(f"{kib / 1024:.0f}" for kib in rss)
     lines += ["", f"Front Perlbal RSS (MB) before the runs and after each round: {rounds}"]
     if cache is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -52,9 +51,8 @@ MIDDLEWARE = [
     # /metrics for Prometheus: also before the host check, refused through Perlbal.
     "django_mogilefs.metrics_view.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Stored files (MOGILEFS_MEDIA_URL) are answered here: no session, auth or messages
-    # (Perlbal's plain reproxy requests never get this far: see wsgi.py).
-    "django_mogilefs.middleware.ServeMiddleware",
+    # Perlbal's requests for stored files never get this far (wsgi.py): only the rest of
+    # MOGILEFS_MEDIA_URL (a browser straight at the app, a 404) reaches the serve view.
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -135,12 +133,13 @@ STATIC_ROOT = Path(env.get("DJANGO_STATIC_ROOT", str(PROJECT_DIR / "var" / "stat
 SERVE_STATIC = env.parse_bool(env.get("DJANGO_SERVE_STATIC"), True, name="DJANGO_SERVE_STATIC")
 
 # -- MogileFS ----------------------------------------------------------------------
+# Every storage option is a setting here (the package README's table); each STORAGES
+# alias below adds only its class. The storage checks them all (django_mogilefs.conf).
 
 MOGILEFS_TRACKERS = env.parse_trackers(env.get("MOGILEFS_TRACKERS"), ["127.0.0.1:7001"])
 MOGILEFS_DOMAIN = env.get("MOGILEFS_DOMAIN", "avatars")
+# The storage adds the slash if it is missing (and urls.py follows the same rule).
 MOGILEFS_MEDIA_URL = env.get("MOGILEFS_MEDIA_URL", "/media/")
-if not MOGILEFS_MEDIA_URL.endswith("/"):
-    MOGILEFS_MEDIA_URL += "/"
 SERVE_WITH_PERLBAL = env.parse_bool(env.get("SERVE_WITH_PERLBAL"), True, name="SERVE_WITH_PERLBAL")
 # Avatar keys carry a random token and are never rewritten, so their URLs are immutable:
 # browsers may keep them for a year, and Perlbal may cache their paths for an hour.
@@ -195,33 +194,21 @@ STATUS_CACHE_SECONDS = env.parse_int(
 STATUS_COMPLETE_CACHE_SECONDS = env.parse_int(
     env.get("STATUS_COMPLETE_CACHE_SECONDS"), 600, name="STATUS_COMPLETE_CACHE_SECONDS", minimum=1
 )
-# The serve view is mounted under MOGILEFS_MEDIA_URL when that is a path on this site
-# (an absolute URL means another host serves the files).
-MOGILEFS_SERVE_PREFIX = (
-    MOGILEFS_MEDIA_URL.lstrip("/") if not urlsplit(MOGILEFS_MEDIA_URL).netloc else None
-)
-MEDIA_URL = MOGILEFS_MEDIA_URL
 
 
-def _mogilefs(mogile_class: str | None) -> dict:
-    options = {
-        "trackers": MOGILEFS_TRACKERS,
-        "domain": MOGILEFS_DOMAIN,
-        "media_url": MOGILEFS_MEDIA_URL,
-        "serve_with_perlbal": SERVE_WITH_PERLBAL,
-    }
-    if mogile_class:
-        options["mogile_class"] = mogile_class
+def _mogilefs(**options: object) -> dict:
     return {"BACKEND": "django_mogilefs.storage.MogileFSStorage", "OPTIONS": options}
 
 
 STORAGES = {
     # No local media at all: Django's default storage is the domain's default class.
-    "default": _mogilefs(None),
-    "mogilefs": _mogilefs(None),
-    # One alias per MogileFS class; the Avatar fields pick theirs by alias.
-    "avatars": _mogilefs(MOGILEFS_AVATAR_CLASS),
-    "thumbs": _mogilefs(MOGILEFS_THUMB_CLASS),
+    "default": _mogilefs(),
+    "mogilefs": _mogilefs(),
+    # One alias per MogileFS class; the Avatar fields pick theirs by alias
+    # (avatars/storages.py). Their keys carry a random token (avatars.models.new_token),
+    # so a save need not ask the tracker whether the name is taken.
+    "avatars": _mogilefs(mogile_class=MOGILEFS_AVATAR_CLASS, allow_overwrite=True),
+    "thumbs": _mogilefs(mogile_class=MOGILEFS_THUMB_CLASS, allow_overwrite=True),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 

@@ -16,6 +16,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django_mogilefs.conf import serve_prefix
 
 from . import views
 
@@ -27,8 +28,9 @@ urlpatterns = [
     path("", include("avatars.urls")),
 ]
 
-if settings.MOGILEFS_SERVE_PREFIX:
-    urlpatterns.append(path(settings.MOGILEFS_SERVE_PREFIX, include("django_mogilefs.urls")))
+# Under MOGILEFS_MEDIA_URL when that is a path on this site (not another host's URL).
+if media := serve_prefix(settings.MOGILEFS_MEDIA_URL):
+    urlpatterns.append(path(media.lstrip("/"), include("django_mogilefs.urls")))
 
 if settings.SERVE_STATIC:
     prefix = settings.STATIC_URL.lstrip("/")

@@ -2,7 +2,8 @@
 the media tier's granian (``start-media``) both serve it.
 
 Perlbal's requests for avatars it has not cached are answered below Django's request
-cycle (django_mogilefs.wsgi.ReproxyApplication); every other request goes to Django.
+cycle (django_mogilefs.wsgi.ReproxyApplication, the one fast path); every other request,
+the rest of MOGILEFS_MEDIA_URL included, goes to Django and its URLconf.
 """
 
 import os

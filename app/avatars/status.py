@@ -57,7 +57,7 @@ def mogilefs_of(storage: Storage) -> MogileFS:
     can replace it). The one place that reads the storage's settings: only its public
     attributes, never ``settings.MOGILEFS_*``."""
     config = storage.config
-    return MogileFS(config["domain"], config["mogile_class"] or "default", storage.cluster)
+    return MogileFS(config.domain, config.mogile_class or "default", storage.cluster)
 
 
 def configured_storage() -> Storage:

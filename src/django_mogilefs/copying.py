@@ -76,7 +76,7 @@ class Stat:
 
 def mogile_class(storage: MogileFSStorage) -> str:
     """The class ``storage`` stores new files in (the tracker's ``default`` when unset)."""
-    return storage.config["mogile_class"] or "default"
+    return storage.config.mogile_class or "default"
 
 
 class Side:

@@ -3,6 +3,7 @@
 They are kept per process by ``prometheus_client``; under gunicorn set
 ``PROMETHEUS_MULTIPROC_DIR`` (in gunicorn's config file) so that a scrape adds up
 every worker. What the tracker says of the cluster is in :mod:`.cluster_metrics`.
+Without the ``metrics`` extra (``prometheus-client``) they count nothing.
 """
 
 from __future__ import annotations
@@ -10,10 +11,31 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-
-from prometheus_client import Counter, Histogram
+from typing import Any
 
 from .exceptions import MogileFSError, TrackerError, TrackerUnavailableError
+
+
+class _Uncounted:
+    """Stands for a counter or histogram when prometheus-client is not installed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def labels(self, *values: str) -> _Uncounted:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def observe(self, amount: float) -> None:
+        pass
+
+
+try:
+    from prometheus_client import Counter, Histogram
+except ModuleNotFoundError:  # the metrics extra is not installed
+    Counter = Histogram = _Uncounted  # type: ignore[misc,assignment]
 
 TRACKER_SECONDS = Histogram(
     "mogilefs_tracker_request_seconds",

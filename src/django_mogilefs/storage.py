@@ -1,9 +1,12 @@
 """The Django storage backend, for Django 5.2's ``STORAGES`` setting.
 
-Shaped like Django's ``FileSystemStorage``: options are kept raw in ``__init__`` and
-resolved lazily against settings, so ``override_settings`` works and nothing is
-read at import time. Settings named by the original design are the fallbacks:
-``MOGILEFS_TRACKERS``, ``MOGILEFS_DOMAIN``, ``MOGILEFS_MEDIA_URL``, ``SERVE_WITH_PERLBAL``.
+Configured as django-storages' backends are: :meth:`MogileFSStorage.get_default_settings`
+gives each option's value from its setting (``MOGILEFS_TRACKERS``, ``MOGILEFS_DOMAIN``,
+...) or its default, the storage's ``OPTIONS`` replace them, and an option the backend
+does not know is an error. Resolved lazily, as Django's ``FileSystemStorage`` is: on
+first use, and again after a setting changes (``override_settings``), so building a
+storage at import time reads nothing yet. ``storage.config`` is the result, checked
+(:class:`~django_mogilefs.conf.Config`).
 """
 
 from __future__ import annotations
@@ -25,41 +28,76 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 from django.core.files import File
-from django.core.files.storage import Storage
+from django.core.files.storage import Storage, storages
 from django.core.signals import setting_changed
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
+from django.utils.module_loading import import_string
 
 from . import metrics
 from .client import FileInfo, MogileFSClient
 from .cluster import ClusterAdmin
+from .conf import Config
 from .exceptions import InvalidKeyError, StorageNodeError, UnknownKeyError
 from .protocol import MAX_KEY_BYTES, validate_key
 
-# option name -> (setting name, default)
-OPTIONS: dict[str, tuple[str, Any]] = {
-    "trackers": ("MOGILEFS_TRACKERS", None),
-    "domain": ("MOGILEFS_DOMAIN", None),
-    "mogile_class": ("MOGILEFS_CLASS", None),
-    "media_url": ("MOGILEFS_MEDIA_URL", "/media/"),
-    "serve_with_perlbal": ("SERVE_WITH_PERLBAL", True),
-    "timeout": ("MOGILEFS_TIMEOUT", 10.0),
-    "connect_timeout": ("MOGILEFS_CONNECT_TIMEOUT", 3.0),
-    "http_timeout": ("MOGILEFS_HTTP_TIMEOUT", (3.0, 30.0)),
-    "pathcount": ("MOGILEFS_PATHCOUNT", 3),
-    "path_cache": ("MOGILEFS_PATH_CACHE", "default"),
-    "path_cache_timeout": ("MOGILEFS_PATH_CACHE_TIMEOUT", 300),
-    "local_path_cache_timeout": ("MOGILEFS_LOCAL_PATH_CACHE_TIMEOUT", 10),
-    "cache_control": ("MOGILEFS_CACHE_CONTROL", "public, max-age=3600"),
-    "reproxy_cache_for": ("MOGILEFS_REPROXY_CACHE_FOR", 60),
-    "reproxy_from": ("MOGILEFS_REPROXY_FROM", ("127.0.0.1/32", "::1/128")),
-}
-
-
+# The default of metrics_allow_from: loopback and the private networks.
+PRIVATE_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
 INCOMPLETE_PATHS_TIMEOUT = 5  # seconds
 LOCAL_PATH_CACHE_SIZE = 4096  # entries per storage and process (a few hundred bytes each)
 
 T = TypeVar("T")
+
+
+def setting(name: str, default: Any = None) -> Any:
+    return getattr(settings, name, default)
+
+
+def storage_for(alias: str | None = None) -> MogileFSStorage:
+    """The storage ``alias`` of ``STORAGES``, or else the first one whose backend is
+    ``MogileFSStorage`` or a subclass of it."""
+    if alias is None:
+        alias = first_alias()
+        if alias is None:
+            raise ImproperlyConfigured("No storage in STORAGES is a MogileFSStorage")
+    backend = storages[alias]
+    if not isinstance(backend, MogileFSStorage):
+        raise ImproperlyConfigured(f"STORAGES[{alias!r}] is not a MogileFSStorage")
+    return backend
+
+
+def first_alias() -> str | None:
+    """The first alias in ``STORAGES`` whose backend is a MogileFSStorage, or None.
+
+    Found once per ``STORAGES`` (a new one after ``override_settings``): the WSGI fast
+    path and ``/metrics`` ask for it on every request.
+    """
+    global _first_alias
+    configured = settings.STORAGES
+    if _first_alias[0] is not configured:
+        _first_alias = (configured, _find_first_alias(configured))
+    return _first_alias[1]
+
+
+_first_alias: tuple[object, str | None] = (None, None)
+
+
+def _find_first_alias(configured: dict[str, dict[str, Any]]) -> str | None:
+    for alias, conf in configured.items():
+        try:
+            backend = import_string(conf.get("BACKEND", ""))
+        except ImportError:
+            continue  # Django's own error comes when that alias is used
+        if isinstance(backend, type) and issubclass(backend, MogileFSStorage):
+            return alias
+    return None
 
 
 class Location(NamedTuple):
@@ -121,17 +159,51 @@ class MogileFSStorage(Storage):
     Keys are the file names (forward slashes, at most 255 UTF-8 bytes). MogileFS
     has no directories (``listdir`` emulates them over key prefixes) and keeps no
     timestamps (see :meth:`get_modified_time`).
+
+    Public beyond Django's storage API: ``config`` (every option, checked: its
+    ``trackers``, ``domain``, ``timeout``, ``connect_timeout``... see
+    :class:`~django_mogilefs.conf.Config`), ``client`` (the
+    :class:`~django_mogilefs.client.MogileFSClient` of the domain), :meth:`cluster`,
+    :meth:`file_info`, :meth:`locate` and :meth:`paths`.
     """
 
     def __init__(self, **options: Any) -> None:
-        unknown = sorted(set(options) - set(OPTIONS))
+        unknown = sorted(set(options) - set(self.get_default_settings()))
         if unknown:
             raise ImproperlyConfigured(
-                f"Invalid option(s) {', '.join(map(repr, unknown))} for MogileFSStorage; "
-                f"valid options are: {', '.join(sorted(OPTIONS))}"
+                f"Invalid option(s) {', '.join(map(repr, unknown))} for "
+                f"{type(self).__name__}; valid options are: "
+                f"{', '.join(sorted(self.get_default_settings()))}"
             )
         self._options = options
         setting_changed.connect(self._clear_cached_properties)
+
+    def get_default_settings(self) -> dict[str, Any]:
+        """Every option, from its setting or its default (the table in the package README).
+
+        A subclass changes defaults by overriding this (``super()`` and then its own).
+        """
+        return {
+            "trackers": setting("MOGILEFS_TRACKERS"),
+            "domain": setting("MOGILEFS_DOMAIN"),
+            "mogile_class": setting("MOGILEFS_CLASS"),
+            "media_url": setting("MOGILEFS_MEDIA_URL", "/media/"),
+            "serve_with_perlbal": setting("SERVE_WITH_PERLBAL", True),
+            "allow_overwrite": setting("MOGILEFS_ALLOW_OVERWRITE", False),
+            "timeout": setting("MOGILEFS_TIMEOUT", 10.0),
+            "connect_timeout": setting("MOGILEFS_CONNECT_TIMEOUT", 3.0),
+            "http_timeout": setting("MOGILEFS_HTTP_TIMEOUT", (3.0, 30.0)),
+            "pathcount": setting("MOGILEFS_PATHCOUNT", 3),
+            "path_cache": setting("MOGILEFS_PATH_CACHE", "default"),
+            "path_cache_timeout": setting("MOGILEFS_PATH_CACHE_TIMEOUT", 300),
+            "local_path_cache_timeout": setting("MOGILEFS_LOCAL_PATH_CACHE_TIMEOUT", 10),
+            "cache_control": setting("MOGILEFS_CACHE_CONTROL", "public, max-age=3600"),
+            "reproxy_cache_for": setting("MOGILEFS_REPROXY_CACHE_FOR", 60),
+            "reproxy_from": setting("MOGILEFS_REPROXY_FROM", ("127.0.0.1/32", "::1/128")),
+            "metrics_path": setting("MOGILEFS_METRICS_PATH", "/metrics"),
+            "metrics_allow_from": setting("MOGILEFS_METRICS_ALLOW_FROM", PRIVATE_NETWORKS),
+            "metrics_cache_seconds": setting("MOGILEFS_METRICS_CACHE_SECONDS", 15),
+        }
 
     def _clear_cached_properties(self, setting: str, **kwargs: Any) -> None:
         if setting.startswith("MOGILEFS_") or setting in ("SERVE_WITH_PERLBAL", "CACHES"):
@@ -139,48 +211,32 @@ class MogileFSStorage(Storage):
                 self.__dict__.pop(name, None)
 
     @cached_property
-    def config(self) -> dict[str, Any]:
-        """Every option: from ``OPTIONS`` when given, else from its setting, else the default."""
-        config = {
-            name: self._options.get(name, getattr(settings, setting, default))
-            for name, (setting, default) in OPTIONS.items()
-        }
-        for name in ("trackers", "domain"):
-            if not config[name]:
-                setting = OPTIONS[name][0]
-                raise ImproperlyConfigured(f"MogileFSStorage needs {setting}/{name} to be set")
-        if not str(config["media_url"]).endswith("/"):
-            raise ImproperlyConfigured("MOGILEFS_MEDIA_URL/media_url must end with a slash")
-        config["reproxy_from"] = _networks(config["reproxy_from"])
-        return config
+    def config(self) -> Config:
+        """The options: the defaults of :meth:`get_default_settings`, then ``OPTIONS``."""
+        return Config.of({**self.get_default_settings(), **self._options})
 
     def may_reproxy(self, address: str | None) -> bool:
         """Whether a request from ``address`` may be answered with storage URLs.
 
         ``serve_with_perlbal`` is on and the peer is in ``reproxy_from``.
         """
-        if not self.config["serve_with_perlbal"]:
+        if not self.config.serve_with_perlbal:
             return False
         try:
             ip = ipaddress.ip_address(address or "")
         except ValueError:
             return False
-        return any(ip in network for network in self.config["reproxy_from"])
-
-    @property
-    def cache_control(self) -> str:
-        """The ``Cache-Control`` header of served files."""
-        return str(self.config["cache_control"])
+        return any(ip in network for network in self.config.reproxy_from)
 
     @cached_property
     def client(self) -> MogileFSClient:
         c = self.config
         return MogileFSClient(
-            c["trackers"],
-            c["domain"],
-            timeout=float(c["timeout"]),
-            connect_timeout=float(c["connect_timeout"]),
-            http_timeout=tuple(c["http_timeout"]),
+            list(c.trackers),
+            c.domain,
+            timeout=c.timeout,
+            connect_timeout=c.connect_timeout,
+            http_timeout=c.http_timeout,
         )
 
     def cluster(self) -> ClusterAdmin:
@@ -208,12 +264,20 @@ class MogileFSStorage(Storage):
 
         There is still a window between this check and the save (as with every
         storage); use unique names (``upload_to`` with a random part) for uploads.
+        With ``allow_overwrite`` the name is taken as it is, without asking the
+        tracker (as ``FileSystemStorage(allow_overwrite=True)`` does): for names that
+        are new anyway, such as keys with a random token.
         """
         if len(str(name).encode("utf-8")) > MAX_KEY_BYTES:
             raise SuspiciousFileOperation(
                 f"File name is longer than MogileFS's {MAX_KEY_BYTES}-byte key limit: {name!r}"
             )
         return super().get_available_name(name, max_length=max_length)
+
+    def is_name_available(self, name: str, max_length: int | None = None) -> bool:
+        if self.config.allow_overwrite:
+            return not (max_length and len(name) > max_length)
+        return super().is_name_available(name, max_length=max_length)
 
     # -- the storage API ---------------------------------------------------------
 
@@ -238,12 +302,16 @@ class MogileFSStorage(Storage):
         else:
             body = content.chunks()
         try:
-            self.client.store(key, body, cls=self.config["mogile_class"])
+            self.client.store(key, body, cls=self.config.mogile_class)
         except Exception as exc:
             metrics.UPLOADS.labels(metrics.upload_outcome(exc)).inc()
             raise
         metrics.UPLOADS.labels(metrics.upload_outcome(None)).inc()
         self.forget_paths(name)
+        # The file's class, for its first locate (see _replicated): one round trip less.
+        cls = self.config.mogile_class or "default"
+        timeout = self.config.path_cache_timeout
+        caches[self.config.path_cache].set(self._cache_keys(key)[1], cls, timeout)
         return name
 
     def delete(self, name: str) -> None:
@@ -251,7 +319,8 @@ class MogileFSStorage(Storage):
         # Already gone is fine, as FileSystemStorage does for a concurrent delete.
         with contextlib.suppress(UnknownKeyError):
             self.client.delete(key)
-        self.forget_paths(name)
+        self._recent.forget(key)
+        caches[self.config.path_cache].delete_many(self._cache_keys(key))
 
     def exists(self, name: str) -> bool:
         return self.client.exists(self._key(name))
@@ -267,7 +336,7 @@ class MogileFSStorage(Storage):
             raise FileNotFoundError(f"No such file in MogileFS: {name!r}") from exc
 
     def url(self, name: str) -> str:
-        return self.config["media_url"] + quote(self._key(name), safe="/")
+        return self.config.media_url + quote(self._key(name), safe="/")
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
         """Directories and files right under ``path``, emulated over key prefixes."""
@@ -311,13 +380,15 @@ class MogileFSStorage(Storage):
 
     # -- paths, cached -----------------------------------------------------------
 
-    def _paths_cache_key(self, key: str) -> str:
+    def _cache_keys(self, key: str) -> tuple[str, str]:
+        """The ``path_cache`` keys of a file's paths and of its class."""
         digest = hashlib.sha1(key.encode("utf-8")).hexdigest()
-        return f"mogilefs:paths:{self.config['domain']}:{digest}"
+        domain = self.config.domain
+        return f"mogilefs:paths:{domain}:{digest}", f"mogilefs:class:{domain}:{digest}"
 
     @cached_property
     def _recent(self) -> _RecentPaths:
-        return _RecentPaths(float(self.config["local_path_cache_timeout"]))
+        return _RecentPaths(self.config.local_path_cache_timeout)
 
     def paths(self, name: str) -> list[str]:
         """The storage node URLs of ``name`` (at most ``pathcount``, no HEAD check), cached."""
@@ -342,43 +413,58 @@ class MogileFSStorage(Storage):
         if recent is not None:
             metrics.PATH_CACHE.labels("hit").inc()
             return recent
-        cache = caches[self.config["path_cache"]]
-        cache_key = self._paths_cache_key(key)
-        cached = cache.get(cache_key)
-        metrics.PATH_CACHE.labels("hit" if cached else "miss").inc()
-        if cached:
-            paths, complete = cached
+        cache = caches[self.config.path_cache]
+        paths_key, class_key = self._cache_keys(key)
+        cached = cache.get_many([paths_key, class_key])  # one round trip for both
+        entry = cached.get(paths_key)
+        metrics.PATH_CACHE.labels("hit" if entry else "miss").inc()
+        if entry:
+            paths, complete = entry
             location = self._location(paths, complete, cached=True)
             self._recent.put(key, location, self._cache_timeout(complete))
             return location
-        pathcount = int(self.config["pathcount"])
+        pathcount = self.config.pathcount
         paths = self.client.get_paths(key, pathcount=pathcount)
-        complete = len(paths) >= pathcount or self._replicated(key, len(paths), pathcount)
-        cache.set(cache_key, (paths, complete), self._cache_timeout(complete))
+        complete = len(paths) >= pathcount or self._replicated(
+            key, len(paths), cached.get(class_key)
+        )
+        cache.set(paths_key, (paths, complete), self._cache_timeout(complete))
         location = self._location(paths, complete, cached=False)
         self._recent.put(key, location._replace(cached=True), self._cache_timeout(complete))
         return location
 
     def _location(self, paths: Sequence[str], complete: bool, *, cached: bool) -> Location:
-        cache_for = int(self.config["reproxy_cache_for"]) if complete else 0
+        cache_for = self.config.reproxy_cache_for if complete else 0
         return Location(tuple(paths), complete, cache_for, cached)
 
     def _cache_timeout(self, complete: bool) -> float:
-        return float(self.config["path_cache_timeout"]) if complete else INCOMPLETE_PATHS_TIMEOUT
+        return self.config.path_cache_timeout if complete else INCOMPLETE_PATHS_TIMEOUT
 
-    def _replicated(self, key: str, found: int, pathcount: int) -> bool:
+    def _replicated(self, key: str, found: int, cls: str | None) -> bool:
         """Whether ``found`` paths (fewer than ``pathcount``) are every copy the class asks for.
 
-        That is ``found >= min(pathcount, max(devcount, mindevcount))``; the class
-        table (``get_domains``, cached a minute) is only needed when every existing
-        copy was found.
+        That is ``found >= min(pathcount, mindevcount)``, the class's copy count from
+        the class table (``get_domains``, cached a minute). A real tracker lists up to
+        ``pathcount`` paths on readable devices and says nothing of the file's class,
+        so the class comes from ``path_cache``, where saving through this package put
+        it; only for a file not saved so (or long ago) is ``file_info`` asked, once,
+        and its class kept there too. A file with fewer copies than its class wants
+        (still replicating) or a copy on a device the tracker skipped is incomplete.
         """
-        info = self.client.file_info(key)
-        if found < min(pathcount, info.devcount):
-            return False  # a copy is on a device the tracker skipped (down, dead)
-        wanted = self.client.classes().get(info.cls)
-        mindevcount = wanted.mindevcount if wanted else info.devcount
-        return found >= min(pathcount, mindevcount)
+        pathcount = self.config.pathcount
+        info = None
+        if cls is None:
+            info = self.client.file_info(key)
+            if found < min(pathcount, info.devcount):
+                return False  # a copy is on a device the tracker skipped (down, dead)
+            cls = info.cls
+            timeout = self.config.path_cache_timeout
+            caches[self.config.path_cache].set(self._cache_keys(key)[1], cls, timeout)
+        wanted = self.client.classes().get(cls)
+        if wanted is None:  # a class the table does not list: the copies the file has
+            info = info or self.client.file_info(key)
+            return found >= min(pathcount, info.devcount)
+        return found >= min(pathcount, wanted.mindevcount)
 
     def fetch(self, name: str, location: Location, *, head: bool = False) -> requests.Response:
         """The first copy of ``name`` that answers 200, as a streaming response to close.
@@ -408,17 +494,7 @@ class MogileFSStorage(Storage):
     def forget_paths(self, name: str) -> None:
         key = self._key(name)
         self._recent.forget(key)
-        caches[self.config["path_cache"]].delete(self._paths_cache_key(key))
-
-
-def _networks(value: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    items = value.split(",") if isinstance(value, str) else list(value or ())
-    try:
-        return tuple(ipaddress.ip_network(i.strip(), strict=False) for i in items if i.strip())
-    except ValueError as exc:
-        raise ImproperlyConfigured(
-            f"MOGILEFS_REPROXY_FROM/reproxy_from must be IP addresses or networks: {exc}"
-        ) from exc
+        caches[self.config.path_cache].delete(self._cache_keys(key)[0])
 
 
 def _seekable(content: File) -> bool:

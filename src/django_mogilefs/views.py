@@ -8,6 +8,8 @@ are never sent to a client that did not come through Perlbal.
 
 The view asks the storage where a file is (``locate``) and, when it streams, for the
 bytes (``fetch``); the storage owns the path cache and the rule for stale paths.
+:func:`reproxy_answer` is the answer to Perlbal, shared with the WSGI fast path
+(:mod:`django_mogilefs.wsgi`), which gives it without Django's request cycle.
 """
 
 from __future__ import annotations
@@ -15,11 +17,9 @@ from __future__ import annotations
 import logging
 import mimetypes
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
-from django.core.files.storage import storages
+from django.core.exceptions import SuspiciousFileOperation
 from django.http import (
     Http404,
     HttpRequest,
@@ -31,13 +31,25 @@ from django.http import (
 from . import metrics
 from .exceptions import MogileFSError, TrackerUnavailableError, UnknownKeyError
 from .nodes import iter_response
-from .storage import Location, MogileFSStorage
+from .storage import Location, MogileFSStorage, storage_for
 
 logger = logging.getLogger(__name__)
 
-BACKEND = "django_mogilefs.storage.MogileFSStorage"
-# The environ key under which ReproxyApplication leaves (name, error) of a failed locate.
-LOCATE_FAILED = "django_mogilefs.locate_failed"
+
+class Answer(NamedTuple):
+    """A complete answer without a body to stream: reproxy, or 503."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes = b""
+
+    @property
+    def kind(self) -> str:
+        """The ``kind`` label of ``mogilefs_serve_responses_total``."""
+        return "reproxy" if "X-REPROXY-URL" in self.headers else str(self.status)
+
+    def response(self) -> HttpResponse:
+        return HttpResponse(self.body, status=self.status, headers=self.headers)
 
 
 def serve(request: HttpRequest, name: str, storage: str | None = None) -> HttpResponse:
@@ -66,33 +78,43 @@ def _serve(request: HttpRequest, name: str, storage: str | None) -> HttpResponse
     if request.method not in ("GET", "HEAD"):
         return HttpResponseNotAllowed(["GET", "HEAD"])
     backend = storage_for(storage)
+    if through_perlbal(request.META, backend):
+        return reproxy_answer(backend, name).response()
+    location = _locate(backend, name)
+    if isinstance(location, Answer):
+        return location.response()
+    headers = file_headers(name, backend.config.cache_control)
+    return _stream(request, backend, name, location, headers)
+
+
+def reproxy_answer(backend: MogileFSStorage, name: str) -> Answer:
+    """The answer to Perlbal for ``name``: its paths in ``X-REPROXY-URL``, or a 503.
+
+    Raises ``Http404`` for an unknown or invalid key.
+    """
+    location = _locate(backend, name)
+    if isinstance(location, Answer):
+        return location
+    headers = file_headers(name, backend.config.cache_control)
+    return Answer(200, reproxy_headers(location, headers))
+
+
+def _locate(backend: MogileFSStorage, name: str) -> Location | Answer:
+    """``backend.locate(name)`` with at least one path, or the 503 to answer instead."""
     try:
-        location = _locate(request, backend, name)
+        location = backend.locate(name)
     except (SuspiciousFileOperation, ValueError, UnknownKeyError) as exc:
         raise Http404("No such file") from exc
     except TrackerUnavailableError as exc:
         logger.error("Serving %r: %s", name, exc)
-        return _unavailable("The MogileFS tracker is unreachable; try again shortly.")
+        return unavailable("The MogileFS tracker is unreachable; try again shortly.")
     except MogileFSError as exc:
         logger.error("Serving %r: %s", name, exc)
-        return _unavailable(f"MogileFS could not locate the file ({exc}).")
+        return unavailable(f"MogileFS could not locate the file ({exc}).")
     if not location.paths:
         logger.error("Serving %r: the tracker knows no live copy", name)
-        return _unavailable("No copy of the file is available right now; try again shortly.")
-
-    headers = file_headers(name, backend.cache_control)
-    if through_perlbal(request.META, backend):
-        return HttpResponse(headers=reproxy_headers(location, headers))
-    return _stream(request, backend, name, location, headers)
-
-
-def _locate(request: HttpRequest, backend: MogileFSStorage, name: str) -> Location:
-    """``backend.locate(name)``, unless ``ReproxyApplication`` already tried and failed:
-    then its error again, so that a tracker that cannot answer is not asked twice."""
-    failed = request.META.pop(LOCATE_FAILED, None)
-    if failed is not None and failed[0] == name:
-        raise failed[1]
-    return backend.locate(name)
+        return unavailable("No copy of the file is available right now; try again shortly.")
+    return location
 
 
 def file_headers(name: str, cache_control: str) -> dict[str, str]:
@@ -128,9 +150,8 @@ def through_perlbal(environ: Mapping[str, Any], backend: MogileFSStorage) -> boo
 
 def reproxy_headers(location: Location, headers: dict[str, str]) -> dict[str, str]:
     """The headers of the empty answer that sends Perlbal to ``location``'s paths."""
-    # A length lets gunicorn keep Perlbal's connection open for the next request (without
-    # one it must close an HTTP/1.0 answer, and CommonMiddleware, which adds it to pages,
-    # is skipped by ServeMiddleware).
+    # A length lets the server keep Perlbal's connection open for the next request
+    # (without one it must close an HTTP/1.0 answer).
     answer = {**headers, "Content-Length": "0", "X-REPROXY-URL": " ".join(location.paths)}
     if location.cache_for > 0:
         # Perlbal replays only the headers named here on a reproxy-cache hit.
@@ -153,7 +174,7 @@ def _stream(
         raise Http404("No such file") from exc
     except MogileFSError as exc:
         logger.error("Serving %r: %s", name, exc)
-        return _unavailable("No storage node could serve the file; try again shortly.")
+        return unavailable("No storage node could serve the file; try again shortly.").response()
     length = upstream.headers.get("Content-Length")
     if length is not None:
         headers["Content-Length"] = length
@@ -163,24 +184,12 @@ def _stream(
     return StreamingHttpResponse(iter_response(upstream), headers=headers)
 
 
-def _unavailable(message: str) -> HttpResponse:
-    return HttpResponse(
-        message + "\n",
-        status=503,
-        content_type="text/plain; charset=utf-8",
-        headers={"Retry-After": "5"},
-    )
-
-
-def storage_for(alias: str | None) -> MogileFSStorage:
-    """The named storage, or the first MogileFS one in ``STORAGES``."""
-    if alias is None:
-        alias = next(
-            (a for a, conf in settings.STORAGES.items() if conf.get("BACKEND") == BACKEND), None
-        )
-        if alias is None:
-            raise ImproperlyConfigured(f"No storage in STORAGES uses {BACKEND}")
-    backend = storages[alias]
-    if not isinstance(backend, MogileFSStorage):
-        raise ImproperlyConfigured(f"STORAGES[{alias!r}] is not a MogileFSStorage")
-    return backend
+def unavailable(message: str) -> Answer:
+    """A 503 saying ``message``, to be tried again in a few seconds."""
+    body = (message + "\n").encode()
+    headers = {
+        "Content-Type": "text/plain; charset=utf-8",
+        "Content-Length": str(len(body)),
+        "Retry-After": "5",
+    }
+    return Answer(503, headers, body)

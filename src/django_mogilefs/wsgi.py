@@ -10,78 +10,72 @@ Wrap the site's WSGI application (``wsgi.py``)::
 Every file that is not in Perlbal's reproxy cache costs Perlbal a request to the app,
 and the answer is an empty response with ``X-REPROXY-URL``: the answer Perlbal replays
 from its cache on a hit, with no Django at all. Building it takes the storage's
-``locate`` and a few headers. Django's request cycle around it (request and response
-objects, the middleware, the request_started/finished signals) is a fifth of a gunicorn
-worker's CPU for such a request: side by side, 0.46 ms a request this way against 0.60
-ms through Django. WhiteNoise serves static files below Django for the same reason.
-The server around it then weighs more than the answer: the reference deployment runs
-the site a second time under granian, whose request loop costs a third of gunicorn's
-gthread worker, and has Perlbal send it only the requests for stored files.
+``locate`` and a few headers; Django's request cycle around it (request and response
+objects, the middleware, the request_started/finished signals) would cost more than
+that. WhiteNoise serves static files below Django for the same reason.
 
-Only that plain case is answered here, as the serve view answers it: a GET or HEAD
-under ``MOGILEFS_MEDIA_URL`` offering ``reproxy-file``, from a peer in
-``reproxy_from``, with a Host in ``ALLOWED_HOSTS``, for a key the storage locates with
-a path. Anything else (another path, a client that gets the bytes streamed, a bad
-Host, a bad or unknown key, a tracker that cannot answer) goes on to Django, which
-answers it as always; a failed lookup is handed over with it, not repeated. Like a
-reproxy-cache hit, the answer carries the file's headers, not SecurityMiddleware's
-page headers.
+Only Perlbal's requests are answered here, as the serve view answers them
+(:func:`~django_mogilefs.views.reproxy_answer`): a GET or HEAD under the storage's
+``media_url`` offering ``reproxy-file``, from a peer in ``reproxy_from``, with a Host
+in ``ALLOWED_HOSTS``. The answer is the file's paths, or the view's 503 when the
+tracker cannot answer. Anything else (another path, a client that gets the bytes
+streamed, a bad Host, a bad or unknown key) goes on to Django, whose serve view
+answers it as always (an unknown key is looked up once more there, for its 404 page).
+Like a reproxy-cache hit, the answer carries the file's headers, not
+SecurityMiddleware's page headers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import SuspiciousFileOperation
 from django.core.handlers.wsgi import get_path_info
+from django.http import Http404
 from django.http.request import split_domain_port, validate_host
 
 from . import metrics
-from .exceptions import MogileFSError
-from .middleware import serve_prefix, served_name
-from .views import LOCATE_FAILED, file_headers, reproxy_headers, storage_for, through_perlbal
+from .storage import storage_for
+from .views import reproxy_answer, through_perlbal
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+STATUS_LINES = {
+    s.value: f"{s.value} {s.phrase}" for s in (HTTPStatus.OK, HTTPStatus.SERVICE_UNAVAILABLE)
+}
 
 
 class ReproxyApplication:
-    """``application`` with Perlbal's plain reproxy requests answered before it."""
+    """``application`` with Perlbal's reproxy requests answered before it."""
 
     def __init__(self, application: WSGIApp, storage: str | None = None) -> None:
         self.application = application
         self.storage = storage  # the STORAGES alias; None: the first MogileFS storage
-        self.prefix = serve_prefix()
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        headers = self._reproxy(environ)
-        if headers is None:
-            return self.application(environ, start_response)
-        start_response("200 OK", list(headers.items()))
-        return [b""]
-
-    def _reproxy(self, environ: dict[str, Any]) -> dict[str, str] | None:
-        """The reproxy answer's headers, or None to leave the request to Django."""
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
-            return None
-        name = served_name(self.prefix, get_path_info(environ))
-        if name is None:
-            return None
+            return self.application(environ, start_response)
         backend = storage_for(self.storage)
-        if not (_allowed_host(environ) and through_perlbal(environ, backend)):
-            return None
+        name = served_name(backend.config.serve_prefix, get_path_info(environ))
+        if name is None or not (_allowed_host(environ) and through_perlbal(environ, backend)):
+            return self.application(environ, start_response)
         try:
-            location = backend.locate(name)
-        except (SuspiciousFileOperation, ValueError, MogileFSError) as exc:
-            environ[LOCATE_FAILED] = (name, exc)
-            return None
-        if not location.paths:
-            return None
-        metrics.SERVE_RESPONSES.labels("reproxy").inc()
-        return reproxy_headers(location, file_headers(name, backend.cache_control))
+            answer = reproxy_answer(backend, name)
+        except Http404:
+            return self.application(environ, start_response)
+        metrics.SERVE_RESPONSES.labels(answer.kind).inc()
+        start_response(STATUS_LINES[answer.status], [*answer.headers.items()])
+        return [answer.body]
+
+
+def served_name(prefix: str | None, path: str) -> str | None:
+    """The file name in ``path`` under the serve prefix, or None for any other path."""
+    if prefix and path.startswith(prefix) and len(path) > len(prefix):
+        return path[len(prefix) :]
+    return None
 
 
 def _allowed_host(environ: dict[str, Any]) -> bool:

@@ -76,3 +76,22 @@ def test_each_field_can_use_its_own_class(mogile_cluster, prefix):
         )
         name = avatars.save(f"{prefix}/avatar.png", ContentFile(b"png"))
         assert avatars.file_info(name).cls == "avatar"
+
+
+def test_a_thumbnails_first_view_asks_the_tracker_once(mogile_cluster, storage, prefix):
+    """Saved in class thumb (1 copy), located by a storage of no class (the serve view's):
+    complete from get_paths alone, the class known from the save."""
+    with override_settings(CACHES=LOCMEM):
+        serving = MogileFSStorage(trackers=mogile_cluster.trackers, domain=mogile_cluster.domain)
+        name = storage.save(f"{prefix}/thumb.png", ContentFile(b"thumb"))
+        serving.client.classes()  # the class table, cached a minute
+        asked, request = [], serving.client.pool.request
+
+        def counted(command, args=None):
+            asked.append(command)
+            return request(command, args)
+
+        serving.client.pool.request = counted
+        location = serving.locate(name)
+    assert asked == ["get_paths"]
+    assert location.complete and len(location.paths) == 1

@@ -93,12 +93,19 @@ def test_booleans_lists_and_trackers():
 def load_settings(**environ: str) -> subprocess.CompletedProcess:
     """Import avatar_site.settings in a clean process with exactly these variables."""
     script = (
-        "import json; from avatar_site import settings as s; "
-        "print(json.dumps({k: getattr(s, k) for k in ("
+        "import json, os, django; from avatar_site import settings as s; "
+        "d = {k: getattr(s, k) for k in ("
         "'DEBUG', 'SECRET_KEY', 'ALLOWED_HOSTS', 'DATABASES', 'CACHES', 'STORAGES', "
         "'MOGILEFS_TRACKERS', 'MOGILEFS_DOMAIN', 'MOGILEFS_MEDIA_URL', 'SERVE_WITH_PERLBAL', "
-        "'AVATAR_MAX_BYTES', 'AVATAR_MAX_PIXELS', 'MOGILEFS_SERVE_PREFIX', "
-        "'SECURE_PROXY_SSL_HEADER')}, default=str))"
+        "'AVATAR_MAX_BYTES', 'AVATAR_MAX_PIXELS', 'SECURE_PROXY_SSL_HEADER')}; "
+        # What the storages make of them (django_mogilefs.conf checks every option).
+        "os.environ['DJANGO_SETTINGS_MODULE'] = 'avatar_site.settings'; django.setup(); "
+        "from django.core.files.storage import storages; "
+        "c = {a: storages[a].config for a in ('avatars', 'thumbs', 'default')}; "
+        "d['config'] = {a: {**vars(v), 'serve_prefix': v.serve_prefix} for a, v in c.items()}; "
+        "from django.urls import reverse; "
+        "d['serve_url'] = reverse('django_mogilefs:serve', args=['a.png']); "
+        "print(json.dumps(d, default=str))"
     )
     # ``python -c`` imports from its working directory: the site, as gunicorn does.
     return subprocess.run(
@@ -130,15 +137,24 @@ def test_settings_defaults(tmp_path):
     assert s["CACHES"]["default"]["BACKEND"].endswith("LocMemCache")
     assert s["MOGILEFS_TRACKERS"] == ["127.0.0.1:7001"]
     assert s["MOGILEFS_MEDIA_URL"] == "/media/"
-    assert s["MOGILEFS_SERVE_PREFIX"] == "media/"
     assert s["SERVE_WITH_PERLBAL"] is True
     assert s["AVATAR_MAX_BYTES"] == 5 * 1024**2
     assert s["AVATAR_MAX_PIXELS"] == 16_000_000
     assert s["SECURE_PROXY_SSL_HEADER"] is None  # X-Forwarded-Proto is not trusted
     avatars, thumbs = s["STORAGES"]["avatars"], s["STORAGES"]["thumbs"]
     assert avatars["BACKEND"] == thumbs["BACKEND"] == "django_mogilefs.storage.MogileFSStorage"
-    assert avatars["OPTIONS"]["mogile_class"] == "avatar"
-    assert thumbs["OPTIONS"]["mogile_class"] == "thumb"
+    # Each alias adds its class to the settings; its keys are fresh (a random token).
+    assert avatars["OPTIONS"] == {"mogile_class": "avatar", "allow_overwrite": True}
+    assert thumbs["OPTIONS"] == {"mogile_class": "thumb", "allow_overwrite": True}
+    assert s["STORAGES"]["default"]["OPTIONS"] == {}
+    config = s["config"]
+    assert config["avatars"]["trackers"] == ["127.0.0.1:7001"]
+    assert (config["avatars"]["media_url"], config["avatars"]["serve_prefix"]) == ("/media/",) * 2
+    assert (config["avatars"]["timeout"], config["avatars"]["reproxy_cache_for"]) == (3.0, 3600)
+    assert (config["default"]["mogile_class"], config["default"]["allow_overwrite"]) == (
+        None,
+        False,
+    )
 
 
 def test_settings_from_environment():
@@ -168,14 +184,13 @@ def test_settings_from_environment():
     )
     assert s["CACHES"]["default"]["BACKEND"] == "avatar_site.cache.KeepAlivePyMemcacheCache"
     assert s["MOGILEFS_TRACKERS"] == ["tracker1:7001", "tracker2:7001"]
-    assert s["MOGILEFS_MEDIA_URL"] == "/files/"
-    assert s["MOGILEFS_SERVE_PREFIX"] == "files/"
     assert s["SERVE_WITH_PERLBAL"] is False
-    options = s["STORAGES"]["avatars"]["OPTIONS"]
-    assert options["trackers"] == ["tracker1:7001", "tracker2:7001"]
-    assert options["domain"] == "site"
-    assert options["media_url"] == "/files/"
-    assert options["serve_with_perlbal"] is False
+    config = s["config"]["thumbs"]
+    assert config["trackers"] == ["tracker1:7001", "tracker2:7001"]
+    assert config["domain"] == "site"
+    assert (config["media_url"], config["serve_prefix"]) == ("/files/", "/files/")
+    assert s["serve_url"] == "/files/a.png"  # urls.py mounts the view by the same rule
+    assert config["serve_with_perlbal"] is False
     assert (s["AVATAR_MAX_BYTES"], s["AVATAR_MAX_PIXELS"]) == (2 * 1024**2, 1_000_000)
     assert s["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
 

@@ -592,3 +592,60 @@ def test_start_writes_every_address_of_a_name_and_follows_it(tmp_path: Path) -> 
     finally:
         proc.kill()
         proc.wait()
+
+    assert "cannot resolve 'no-such-host.invalid'" in result.stderr
+
+
+MEDIA_ROUTE_CONTAINED = r"""
+use strict;
+use warnings;
+use Perlbal;
+
+my $out = sub { print STDERR "perlbal: @_\n" };
+sub run { Perlbal::run_manage_command($_[0], $out) or die "refused: $_[0]\n" }
+my @methods = qw(add_pending_connect note_bad_backend_connect spawn_backends);
+my %stock = map { no strict 'refs'; ($_ => \&{"Perlbal::Service::$_"}) } @methods;
+
+run("LOAD MediaRoute");
+run("CREATE POOL p");
+for my $name (qw(site media other)) {
+    run("CREATE SERVICE $name");
+    run("SET $name.role = reverse_proxy");
+    run("SET $name.pool = p");
+    run("SET $name.plugins = MediaRoute");
+}
+my ($site, $media, $other) = map { Perlbal->service($_) } qw(site media other);
+print "version $Perlbal::VERSION\n";
+for (@methods) {
+    no strict 'refs';
+    print "changed $_\n" if \&{"Perlbal::Service::$_"} != $stock{$_};
+}
+print "site ", ref($site), "\nother ", ref($other), "\nmedia ", ref($media), "\n";
+print "media isa ", ($media->isa('Perlbal::Service') ? 1 : 0), "\n";
+my $own = $media->can('add_pending_connect') != $stock{add_pending_connect};
+print "media own ", ($own ? 1 : 0), "\n";
+run("SET media.plugins = none");
+print "unloaded ", ref($media), "\n";
+"""
+
+
+def test_media_route_changes_no_method_of_perlbal_itself() -> None:
+    # Against the Perlbal the images install (Debian 12's): only the media service is
+    # blessed into MediaRoute's subclass; Perlbal::Service and the other services keep
+    # Perlbal's methods.
+    result = subprocess.run(
+        ["perl", f"-I{cf.ROOT / 'perlbal' / 'plugins'}", "-e", MEDIA_ROUTE_CONTAINED],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "version 1.80",
+        "site Perlbal::Service",
+        "other Perlbal::Service",
+        "media Perlbal::Plugin::MediaRoute::Service",
+        "media isa 1",
+        "media own 1",
+        "unloaded Perlbal::Service",
+    ]

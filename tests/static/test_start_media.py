@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.client
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -105,3 +107,55 @@ def test_serves_the_site_restarts_a_dead_worker_and_stops_on_sigterm(tmp_path: P
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_answers_several_first_views_at_once(tmp_path: Path) -> None:
+    # Each first view waits on the tracker's get_paths: with the default threads, four at
+    # once are four lookups in flight, not one after another.
+    from unit.stubs import StubTracker, ok
+
+    lock, in_flight, most = threading.Lock(), [0], [0]
+
+    def answer(command: str, args: dict[str, str]) -> bytes:
+        if command != "get_paths":
+            return b"ERR unknown_command unknown\r\n"
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.5)
+        with lock:
+            in_flight[0] -= 1
+        return ok(
+            paths=3, **{f"path{i}": f"http://127.0.0.{i}:7500/dev{i}/1.fid" for i in (1, 2, 3)}
+        )
+
+    tracker, port = StubTracker(answer), free_port()
+    proc = subprocess.Popen(
+        [str(START_MEDIA)],
+        env=media_env(tmp_path, MEDIA_BIND=f"127.0.0.1:{port}", MOGILEFS_TRACKERS=tracker.address),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def first_view(i: int) -> tuple[int, str | None]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request(
+                "GET", f"/media/a{i}.png", headers={"X-Proxy-Capabilities": "reproxy-file"}
+            )
+            response = conn.getresponse()
+            return response.status, response.getheader("X-REPROXY-URL")
+        finally:
+            conn.close()
+
+    try:
+        wait_healthy(port, proc)
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(first_view, range(4)))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        tracker.close()
+    assert [status for status, _ in answers] == [200] * 4
+    assert all(urls and urls.startswith("http://127.0.0.1:7500/") for _, urls in answers)
+    assert most[0] == 4

@@ -46,3 +46,10 @@ def test_cache_line_gives_the_memory_per_entry() -> None:
     assert lines[-2] == (
         "Front Perlbal RSS with 8192 more reproxy cache entries: 34 -> 42 MB (+8.0 MB, 1.0 KB each)"
     )
+
+
+def test_the_media_tier_is_compared_with_the_same_requests_to_gunicorn() -> None:
+    rows = [runs_of(n, "A", rps) for n, rps in [("A", 100), ("B", 50), ("D", 30), ("E", 20)]]
+    lines = report(rows, [1024], None, ARGS).splitlines()
+    assert "The media tier: D is 1.50 times E (the same requests to gunicorn)" in lines
+    assert lines[-1] == "ratios: hot=0.50 cold=0.30"

@@ -10,6 +10,7 @@ from django_mogilefs.exceptions import TrackerUnavailableError
 from django_mogilefs.tracker import TrackerPool
 from prometheus_client import generate_latest
 
+from .storage_stubs import options_only, storages_for
 from .stubs import StubTracker, closed_port, ok
 
 pytestmark = pytest.mark.unit
@@ -106,7 +107,7 @@ def scrapeable(monkeypatch):
     registry = cluster_metrics.cluster_registry(
         cluster_metrics.ClusterCollector(lambda: (HOSTS, DEVICES))
     )
-    monkeypatch.setattr(metrics_view, "_cluster_registry", lambda: registry)
+    monkeypatch.setattr(metrics_view, "_cluster_registry", lambda backend: registry)
 
 
 @pytest.mark.parametrize(
@@ -144,3 +145,54 @@ def test_upload_outcomes_are_named() -> None:
     assert metrics.upload_outcome(ChecksumMismatchError("checksum_mismatch")) == "checksum_mismatch"
     assert metrics.upload_outcome(TrackerUnavailableError("x")) == "tracker_unavailable"
     assert metrics.upload_outcome(StorageNodeError("x")) == "storage_node_error"
+
+
+def cluster_tracker(*_: object) -> StubTracker:
+    """A tracker with one host and one device: what get_hosts/get_devices answer."""
+
+    def answer(cmd, args):
+        if cmd == "get_hosts":
+            return ok(
+                hosts=1, host1_hostid=1, host1_hostname="node-of-options", host1_status="alive"
+            )
+        if cmd == "get_devices":
+            return ok(devices=1, dev1_devid=4, dev1_hostid=1, dev1_status="alive", dev1_mb_total=7)
+        return b"ERR unknown_command unknown\r\n"
+
+    return StubTracker(answer)
+
+
+def test_the_cluster_is_the_storages_even_configured_through_options_only(client) -> None:
+    tracker = cluster_tracker()
+    try:
+        with options_only(
+            STORAGES=storages_for([tracker.address], metrics_allow_from=["127.0.0.1"])
+        ):
+            metrics_view._cluster = None  # a fresh collector, no cached figures
+            body = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+            refused = client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code
+    finally:
+        metrics_view._cluster = None
+        tracker.close()
+    assert 'mogilefs_device_total_bytes{devid="4",host="node-of-options"}' in body
+    assert refused == 404  # a private network, but not in this storage's metrics_allow_from
+
+
+def test_the_path_is_the_storages_option(scrapeable, client) -> None:
+    with options_only(STORAGES=storages_for(["127.0.0.1:7001"], metrics_path="/internal/m")):
+        assert client.get("/internal/m").status_code == 200
+        assert client.get("/metrics").status_code == 404
+
+
+def test_without_a_mogilefs_storage_there_is_no_metrics_path(client) -> None:
+    memory = {"BACKEND": "django.core.files.storage.InMemoryStorage"}
+    with override_settings(STORAGES={"default": memory, "staticfiles": memory}):
+        assert client.get("/metrics", HTTP_HOST="localhost").status_code == 404
+
+
+def test_without_prometheus_client_the_middleware_names_the_extra(monkeypatch) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    monkeypatch.setitem(__import__("sys").modules, "prometheus_client", None)
+    with pytest.raises(ImproperlyConfigured, match=r"django-mogilefs\[metrics\]"):
+        metrics_view.MetricsMiddleware(lambda request: None)

@@ -1,16 +1,13 @@
 """The serve view: reproxy behind Perlbal, streaming otherwise, clear errors."""
 
-import contextlib
-from collections.abc import Iterator
-
 import pytest
 from django.core.files.base import ContentFile
 from django.http import Http404
 from django.test import RequestFactory, override_settings
 from django_mogilefs.views import serve
 
+from .storage_stubs import LOCMEM, PERLBAL, SUBCLASS, FileCluster, storages_for, stored_file
 from .stubs import closed_port, ok
-from .test_storage import LOCMEM, FileCluster
 
 pytestmark = pytest.mark.unit
 
@@ -22,32 +19,6 @@ def cluster():
     c.close()
 
 
-def storages_for(trackers, **options):
-    return {
-        "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        "media": {
-            "BACKEND": "django_mogilefs.storage.MogileFSStorage",
-            "OPTIONS": {"trackers": trackers, "domain": "testdom", **options},
-        },
-    }
-
-
-@contextlib.contextmanager
-def stored_file(cluster: FileCluster, **settings: object) -> Iterator[FileCluster]:
-    """``avatars/u1.png`` (``PNGDATA``) stored in storage ``media`` on ``cluster``, its
-    copies on the node, under these settings (plus a local cache and the storages)."""
-    with override_settings(
-        CACHES=LOCMEM, STORAGES=storages_for([cluster.tracker.address]), **settings
-    ):
-        from django.core.files.storage import storages
-
-        storages["media"].save("avatars/u1.png", ContentFile(b"PNGDATA"))
-        for d in cluster.dests:
-            cluster.node.files[d] = b"PNGDATA"
-        yield cluster
-
-
 @pytest.fixture
 def stored(cluster):
     with stored_file(cluster) as c:
@@ -55,7 +26,6 @@ def stored(cluster):
 
 
 rf = RequestFactory()
-PERLBAL = {"HTTP_X_PROXY_CAPABILITIES": "reproxy-file"}
 
 
 def test_behind_perlbal_answers_with_every_path(stored):
@@ -70,6 +40,12 @@ def test_behind_perlbal_answers_with_every_path(stored):
     assert response.content == b""
     get_paths = next(a for c, a in stored.tracker.requests if c == "get_paths")
     assert get_paths["pathcount"] == "3" and get_paths["noverify"] == "1"
+
+
+def test_serves_the_first_mogilefs_storage_a_subclass_too(cluster):
+    with stored_file(cluster, backend=SUBCLASS):
+        response = serve(rf.get("/m", **PERLBAL), "avatars/u1.png")
+    assert response["X-REPROXY-URL"].split(" ") == cluster.paths
 
 
 def test_without_perlbal_streams_and_never_leaks_storage_urls(stored):
@@ -166,7 +142,7 @@ def test_a_bad_reproxy_from_is_a_configuration_error(cluster):
         override_settings(
             CACHES=LOCMEM, STORAGES=storages_for([cluster.tracker.address], reproxy_from="nope")
         ),
-        pytest.raises(ImproperlyConfigured, match="MOGILEFS_REPROXY_FROM"),
+        pytest.raises(ImproperlyConfigured, match="reproxy_from"),
     ):
         serve(rf.get("/m", **PERLBAL), "x.png")
 

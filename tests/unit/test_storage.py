@@ -3,62 +3,15 @@
 import time
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django_mogilefs.storage import MogileFSStorage
 
-from .stubs import ok
-from .test_client_vs_pymogilefs_bugs import Cluster
+from .storage_stubs import LOCMEM, FileCluster
 
 pytestmark = pytest.mark.unit
-
-LOCMEM = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "storage-tests",
-    }
-}
-
-
-class FileCluster(Cluster):
-    """The stub cluster plus a set of existing keys for file_info/list_keys/delete."""
-
-    def __init__(self):
-        self.existing = {}
-        super().__init__()
-
-    def answer(self, cmd, args):
-        key = args.get("key")
-        if cmd == "file_info":
-            if key not in self.existing:
-                return b"ERR unknown_key unknown_key\r\n"
-            return ok(
-                fid=7,
-                key=key,
-                domain="testdom",
-                length=len(self.existing[key]),
-                devcount=1,
-                **{"class": "thumb"},
-            )
-        if cmd == "create_close":
-            self.existing[key] = self.node.files[args["path"][len(self.node.base) :]]
-        if cmd == "delete" and self.existing.pop(key, None) is None:
-            return b"ERR unknown_key unknown_key\r\n"
-        if cmd == "get_paths" and key not in self.existing:
-            return b"ERR unknown_key unknown_key\r\n"
-        if cmd == "list_keys":
-            prefix, after = args.get("prefix", ""), args.get("after", "")
-            keys = sorted(k for k in self.existing if k.startswith(prefix) and k > after)
-            if not keys:
-                return b"ERR none_match No+keys+match\r\n"
-            return ok(
-                key_count=len(keys),
-                next_after=keys[-1],
-                **{f"key_{i}": k for i, k in enumerate(keys, 1)},
-            )
-        return super().answer(cmd, args)
 
 
 @pytest.fixture
@@ -158,33 +111,6 @@ def test_paths_are_cached_and_invalidated_on_save_and_delete(storage, cluster):
     assert cluster.tracker.commands().count("get_paths") == 2
 
 
-def test_unknown_option_fails_loudly():
-    with pytest.raises(ImproperlyConfigured, match="mogile_klass"):
-        MogileFSStorage(mogile_klass="avatar")
-
-
-def test_missing_domain_names_setting_and_option():
-    with (
-        override_settings(MOGILEFS_DOMAIN=None),
-        pytest.raises(ImproperlyConfigured, match="MOGILEFS_DOMAIN/domain"),
-    ):
-        MogileFSStorage(trackers=["127.0.0.1:7001"]).config  # noqa: B018
-
-
-def test_settings_are_the_fallback_and_override_settings_works():
-    storage = MogileFSStorage()
-    with override_settings(MOGILEFS_TRACKERS=["t1:7001"], MOGILEFS_DOMAIN="d1"):
-        assert storage.config["domain"] == "d1"
-    with override_settings(MOGILEFS_TRACKERS=["t1:7001"], MOGILEFS_DOMAIN="d2"):
-        assert storage.config["domain"] == "d2"
-
-
-def test_deconstructs_to_a_stable_path_with_its_options():
-    path, _args, kwargs = MogileFSStorage(mogile_class="avatar").deconstruct()
-    assert path == "django_mogilefs.storage.MogileFSStorage"
-    assert kwargs == {"mogile_class": "avatar"}
-
-
 def test_modified_time_is_the_last_modified_of_a_copy(storage, cluster):
     before = time.time()
     storage.save("t.txt", ContentFile(b"x"))
@@ -205,3 +131,21 @@ def test_modified_time_without_any_last_modified_is_file_not_found(storage, clus
     storage.forget_paths("t.txt")
     with pytest.raises(FileNotFoundError):
         storage.get_modified_time("t.txt")
+
+
+def test_a_save_asks_once_whether_the_name_is_taken(storage, cluster):
+    storage.save("avatars/new.jpg", ContentFile(b"x"))
+    assert cluster.tracker.commands().count("file_info") == 1
+
+
+def test_with_allow_overwrite_a_save_asks_nothing_and_replaces(cluster):
+    cluster.existing["avatars/a.jpg"] = b"old"
+    with override_settings(CACHES=LOCMEM):
+        storage = MogileFSStorage(
+            trackers=[cluster.tracker.address], domain="testdom", allow_overwrite=True
+        )
+        name = storage.save("avatars/a.jpg", ContentFile(b"new"))
+        long_name = storage.save("avatars/" + "b" * 40 + ".jpg", ContentFile(b"y"), max_length=30)
+    assert (name, cluster.existing[name]) == ("avatars/a.jpg", b"new")
+    assert "file_info" not in cluster.tracker.commands()
+    assert len(long_name) <= 30 and long_name.endswith(".jpg")  # max_length still holds

@@ -8,8 +8,8 @@ from django_mogilefs import storage as storage_module
 from django_mogilefs.exceptions import StorageNodeError
 from django_mogilefs.storage import Location, MogileFSStorage, _RecentPaths
 
+from .storage_stubs import LOCMEM, FileCluster
 from .stubs import ok
-from .test_storage import LOCMEM, FileCluster
 
 pytestmark = pytest.mark.unit
 
@@ -98,7 +98,66 @@ def test_saving_and_deleting_forget_the_recent_answer(storage, cluster):
         storage.locate("a.png")
     stored(storage, cluster, "a.png")
     storage.locate("a.png")
-    assert cluster.tracker.commands() == ["get_paths", "file_info"]  # classes: cached a minute
+    assert cluster.tracker.commands() == ["get_paths"]  # its class: known from the save
+
+
+def file_info_says(cluster, cls, devcount):
+    base = cluster.answer
+
+    def answer(cmd, args):
+        if cmd == "file_info":
+            return ok(
+                fid=7,
+                key=args["key"],
+                domain="testdom",
+                length=3,
+                devcount=devcount,
+                **{"class": cls},
+            )
+        return base(cmd, args)
+
+    cluster.tracker.answer = answer
+
+
+def test_a_thumbnails_first_view_is_one_round_trip(cluster):
+    """One copy (class thumb) of pathcount 3: complete, from get_paths alone, even when
+    another storage (the serve view's, of no class) looks it up."""
+    cluster.paths = cluster.paths[:1]
+    with override_settings(CACHES=LOCMEM):
+        caches["default"].clear()
+        thumbs, serving = make_storage(cluster, mogile_class="thumb"), make_storage(cluster)
+        stored(thumbs, cluster, "t.png")
+        serving.client.classes()  # the class table: cached a minute, not per file
+        cluster.tracker.requests.clear()
+        location = serving.locate("t.png")
+        caches["default"].clear()
+    assert location.complete and location.cache_for == serving.config.reproxy_cache_for > 0
+    assert cluster.tracker.commands() == ["get_paths"]
+
+
+def test_a_file_still_replicating_is_incomplete_without_asking_file_info(storage, cluster):
+    cluster.paths = cluster.paths[:1]  # class avatar wants 3 copies; 1 so far
+    avatars = make_storage(cluster, mogile_class="avatar")
+    stored(avatars, cluster, "new.png")
+    storage.client.classes()
+    cluster.tracker.requests.clear()
+    location = storage.locate("new.png")
+    assert (location.complete, location.cache_for) == (False, 0)
+    assert cluster.tracker.commands() == ["get_paths"]
+
+
+def test_a_file_not_saved_here_costs_file_info_once(storage, cluster):
+    cluster.paths = cluster.paths[:1]
+    cluster.existing["old.png"] = b"abc"  # stored by another program: no class known
+    file_info_says(cluster, "thumb", 1)
+    storage.client.classes()
+    cluster.tracker.requests.clear()
+    assert storage.locate("old.png").complete is True
+    assert cluster.tracker.commands() == ["get_paths", "file_info"]
+    storage.forget_paths("old.png")  # its paths, not its class
+    cluster.tracker.requests.clear()
+    assert storage.locate("old.png").complete is True
+    assert cluster.tracker.commands() == ["get_paths"]
 
 
 def test_recent_answers_are_bounded_and_never_outlive_the_shared_cache(monkeypatch):
@@ -120,20 +179,11 @@ def test_recent_answers_are_bounded_and_never_outlive_the_shared_cache(monkeypat
 
 
 def test_a_missing_copy_needs_no_class_table(storage, cluster, monkeypatch):
-    base = cluster.answer
-
-    def answer(cmd, args):
-        if cmd == "file_info":  # 3 copies, the tracker listed only 2: one is on a down device
-            return ok(
-                fid=7, key=args["key"], domain="testdom", length=3, devcount=3, **{"class": "x"}
-            )
-        return base(cmd, args)
-
     def no_class_table(**kwargs):
         raise AssertionError("the class table was asked for")
 
-    stored(storage, cluster, "a.png")
-    cluster.tracker.answer = answer
+    cluster.existing["a.png"] = b"abc"  # not saved here: its class is not known yet
+    file_info_says(cluster, "x", 3)  # 3 copies, the tracker listed 2: one on a down device
     monkeypatch.setattr(storage.client, "classes", no_class_table)
     location = storage.locate("a.png")
     assert (location.complete, location.cache_for) == (False, 0)

@@ -1,5 +1,5 @@
-"""ReproxyApplication: Perlbal's plain reproxy requests answered below Django, the rest
-left to Django exactly as before."""
+"""ReproxyApplication, the one fast path for stored files: Perlbal's reproxy requests
+answered below Django, the rest left to Django (and its URLconf's serve view)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from django.core.handlers.wsgi import WSGIHandler
 from django_mogilefs.exceptions import TrackerUnavailableError
 from django_mogilefs.wsgi import ReproxyApplication
 
-from .test_serve_view import stored_file
-from .test_storage import FileCluster
+from .storage_stubs import LOCMEM, SUBCLASS, FileCluster, options_only, storages_for, stored_file
+from .stubs import closed_port
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db]
 
@@ -20,7 +20,7 @@ KEY = "avatars/u1.png"
 
 
 class Django:
-    """Django's WSGI handler, counting the requests that reach it."""
+    """Django's WSGI handler (the site's middleware and URLconf), counting its requests."""
 
     def __init__(self) -> None:
         self.handler = WSGIHandler()
@@ -35,30 +35,25 @@ class Django:
 def stored():
     cluster = FileCluster()
     try:
-        with stored_file(
-            cluster,
-            MIDDLEWARE=["django_mogilefs.middleware.ServeMiddleware"],
-            ALLOWED_HOSTS=[HOST],
-            MOGILEFS_MEDIA_URL="/media/",
-        ):
+        with stored_file(cluster, ALLOWED_HOSTS=[HOST]):
             yield cluster
     finally:
         cluster.close()
 
 
-def call(
-    app,
+def environ_for(
     path: str,
     *,
     method: str = "GET",
     host: str = HOST,
     perlbal: bool = True,
     remote: str = "127.0.0.1",
-):
+    query: str = "",
+) -> dict:
     environ = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,
-        "QUERY_STRING": "",
+        "QUERY_STRING": query,
         "SERVER_NAME": "testserver",
         "SERVER_PORT": "80",
         "SERVER_PROTOCOL": "HTTP/1.1",
@@ -70,6 +65,11 @@ def call(
     }
     if perlbal:
         environ["HTTP_X_PROXY_CAPABILITIES"] = "reproxy-file"
+    return environ
+
+
+def call(app, path: str, **kwargs):
+    environ = environ_for(path, **kwargs)
     answer = {}
 
     def start_response(status, headers, exc_info=None):
@@ -104,16 +104,37 @@ def test_answers_perlbal_without_django_as_the_serve_view_does(stored, method):
     }
 
 
+def test_the_query_string_is_ignored(stored):
+    app = ReproxyApplication(Django())
+    plain = call(app, "/media/" + KEY)[1]
+    queried = call(app, "/media/" + KEY, query="v=2&cachebust=1")[1]
+    assert queried["X-REPROXY-URL"] == plain["X-REPROXY-URL"]
+    assert queried["X-REPROXY-CACHE-FOR"] == plain["X-REPROXY-CACHE-FOR"]
+
+
+def test_the_storage_is_found_when_it_is_a_subclass():
+    cluster = FileCluster()
+    try:
+        with stored_file(cluster, backend=SUBCLASS, ALLOWED_HOSTS=[HOST]):
+            django = Django()
+            status, headers, _ = call(ReproxyApplication(django), "/media/" + KEY)
+    finally:
+        cluster.close()
+    assert (status, django.calls) == (200, 0)
+    assert headers["X-REPROXY-URL"].split(" ") == cluster.paths
+
+
 @pytest.mark.parametrize(
     ("request_kwargs", "status"),
     [
         ({"perlbal": False}, 200),  # a browser straight at the app: Django streams
         ({"remote": "203.0.113.7"}, 200),  # offers reproxying but is not a trusted peer
-        ({"method": "POST"}, 405),
+        ({"method": "POST"}, 403),  # CSRF, before the view (which would say 405)
         ({"host": "evil.example"}, 400),  # DisallowedHost, from Django
         ({"path": "/media/avatars/none.png"}, 404),
         ({"path": "/media/../settings.py"}, 404),
         ({"path": "/media/"}, 404),
+        ({"path": "/medias/" + KEY}, 404),
         ({"path": "/other"}, 404),
     ],
 )
@@ -127,18 +148,43 @@ def test_everything_else_is_left_to_django(stored, request_kwargs, status):
         assert body == b"PNGDATA"  # streamed: storage URLs never reach such a client
 
 
-def test_a_failed_lookup_is_handed_to_django_not_repeated(stored, monkeypatch):
+def test_a_host_not_allowed_is_refused_before_the_tracker_is_asked(stored):
+    # Perlbal keys its reproxy cache on the Host header: only allowed hosts get an entry.
+    app = ReproxyApplication(Django())
+    assert call(app, "/media/" + KEY, host=f"{HOST}:1234")[0] == 200
+    asked = len(stored.tracker.requests)
+    status, headers, _ = call(app, "/media/avatars/u2.png", host="evil.example")
+    assert status == 400 and "X-REPROXY-URL" not in headers
+    assert len(stored.tracker.requests) == asked
+
+
+def test_an_absolute_media_url_leaves_every_request_to_django():
+    configured = storages_for([closed_port()], media_url="https://cdn.example/media/")
+    with options_only(
+        STORAGES=configured, CACHES=LOCMEM, ALLOWED_HOSTS=[HOST], ROOT_URLCONF="unit.media_urls"
+    ):
+        django = Django()
+        call(ReproxyApplication(django), "/media/" + KEY)
+    assert django.calls == 1
+
+
+def test_a_tracker_that_cannot_answer_is_a_503_here_asked_once(stored, monkeypatch):
     from django.core.files.storage import storages
 
-    backend = storages["media"]
     calls = []
 
     def locate(name):
         calls.append(name)
         raise TrackerUnavailableError("no tracker answered")
 
-    monkeypatch.setattr(backend, "locate", locate)
+    monkeypatch.setattr(storages["media"], "locate", locate)
     django = Django()
-    status, _, body = call(ReproxyApplication(django), "/media/" + KEY)
-    assert (status, django.calls, calls) == (503, 1, [KEY])
+    environ = environ_for("/media/" + KEY)
+    before = set(environ)
+    answer = {}
+    body = b"".join(
+        ReproxyApplication(django)(environ, lambda status, headers: answer.update(s=status))
+    )
+    assert (answer["s"], django.calls, calls) == ("503 Service Unavailable", 0, [KEY])
     assert b"tracker is unreachable" in body
+    assert set(environ) == before  # nothing handed on through the environ

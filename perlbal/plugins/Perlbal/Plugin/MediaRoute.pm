@@ -40,6 +40,12 @@ only more slowly; so do the GET and HEAD requests waiting in its queue when the
 last server fails, which would otherwise wait for a server until the client's
 idle timeout. A request with a body stays where it is.
 
+Those two changes to Perlbal's connect handling are the media service's alone:
+registering the plugin on it blesses it into Perlbal::Plugin::MediaRoute::Service,
+a subclass of Perlbal::Service that extends add_pending_connect and
+note_bad_backend_connect (unregistering blesses it back). Perlbal's own methods,
+and every other service, stay as Perlbal 1.80 has them.
+
 Perlbal's stock way, a selector service with the Vpaths plugin, hands every
 request over and back again; on Perl 5.10 or later each hand-over re-locks the
 client's hash, which doubled the front's CPU per request for stored files.
@@ -49,6 +55,7 @@ client's hash, which doubled the front's CPU per request for stored files.
 use strict;
 use warnings;
 use Danga::Socket;
+use Hash::Util ();
 use Perlbal;
 
 our $MEDIA = 'media';
@@ -90,44 +97,24 @@ sub hand_over_waiting {
     $site->adopt_base_client($_) for @moved;
 }
 
-my $installed = 0;
+# Nothing of Perlbal's own is changed: the media service alone is blessed into
+# Perlbal::Plugin::MediaRoute::Service (below), a subclass of Perlbal::Service.
+sub load { return 1 }
 
-sub load {
-    return 1 if $installed++;
-    my $note_bad = \&Perlbal::Service::note_bad_backend_connect;
-    my $add_pending = \&Perlbal::Service::add_pending_connect;
-    no warnings 'redefine';
-    # Perlbal gives up a connect that hangs only when it next spawns a backend, 5 s on,
-    # and then not as a failure: a media server that is gone would hold every request.
-    *Perlbal::Service::add_pending_connect = sub {
-        my ($svc, $be) = @_;
-        my @result = $add_pending->(@_);
-        if ($svc->{name} eq $MEDIA && $be) {
-            Danga::Socket->AddTimer($ConnectTimeout, sub {
-                my $pending = $svc->{pending_connects}{$be->{ipport}};
-                return unless $pending && $pending == $be && !$be->{closed};
-                return unless $be->{state} eq 'connecting';
-                Perlbal::log('warning', "media: $be->{ipport} did not connect in ${ConnectTimeout}s");
-                $svc->note_bad_backend_connect($be, 1);
-                $be->close('connect_timeout');
-            });
-        }
-        return @result;
-    };
-    *Perlbal::Service::note_bad_backend_connect = sub {
-        my Perlbal::Service $svc = $_[0];
-        my @result = $note_bad->(@_);
-        if ($svc->{name} eq $MEDIA && unreachable($svc)) {
-            my $site = Perlbal->service($SITE);
-            hand_over_waiting($svc, $site) if $site;
-        }
-        return @result;
-    };
-    return 1;
+# A service is a restricted hash (fields): its keys are unlocked for the bless, then
+# locked again to the same set.
+sub rebless {
+    my ($svc, $class) = @_;
+    my @legal = Hash::Util::legal_ref_keys($svc);
+    Hash::Util::unlock_ref_keys($svc);
+    bless $svc, $class;
+    Hash::Util::lock_ref_keys($svc, @legal);
 }
 
 sub register {
     my ($class, $svc) = @_;
+    rebless($svc, 'Perlbal::Plugin::MediaRoute::Service')
+        if $svc->{name} eq $MEDIA && ref($svc) eq 'Perlbal::Service';
     my $prefix = $ENV{PERLBAL_MEDIA_PREFIX} || '/media/';
     $svc->register_hook('MediaRoute', 'start_proxy_request', sub {
         my $client = shift;
@@ -149,7 +136,45 @@ sub register {
 sub unregister {
     my ($class, $svc) = @_;
     $svc->unregister_hooks('MediaRoute');
+    rebless($svc, 'Perlbal::Service') if ref($svc) eq 'Perlbal::Plugin::MediaRoute::Service';
     return 1;
+}
+
+# The media service's class: Perlbal::Service with two of its methods extended, for this
+# one service (Perlbal 1.80 has no hook for a failed or hanging backend connect).
+package Perlbal::Plugin::MediaRoute::Service;
+
+use strict;
+use warnings;
+use base 'Perlbal::Service';
+
+# Perlbal gives up a connect that hangs only when it next spawns a backend, 5 s on, and
+# then not as a failure: a media server that is gone would hold every request.
+sub add_pending_connect {
+    my ($svc, $be) = @_;
+    my @result = $svc->SUPER::add_pending_connect($be);
+    return @result unless $be;
+    my $timeout = $Perlbal::Plugin::MediaRoute::ConnectTimeout;
+    Danga::Socket->AddTimer($timeout, sub {
+        my $pending = $svc->{pending_connects}{$be->{ipport}};
+        return unless $pending && $pending == $be && !$be->{closed};
+        return unless $be->{state} eq 'connecting';
+        Perlbal::log('warning', "media: $be->{ipport} did not connect in ${timeout}s");
+        $svc->note_bad_backend_connect($be, 1);
+        $be->close('connect_timeout');
+    });
+    return @result;
+}
+
+# After the last reachable server failed, the requests waiting for one go to the site.
+sub note_bad_backend_connect {
+    my $svc = shift;
+    my @result = $svc->SUPER::note_bad_backend_connect(@_);
+    if (Perlbal::Plugin::MediaRoute::unreachable($svc)) {
+        my $site = Perlbal->service($Perlbal::Plugin::MediaRoute::SITE);
+        Perlbal::Plugin::MediaRoute::hand_over_waiting($svc, $site) if $site;
+    }
+    return @result;
 }
 
 1;
