@@ -26,13 +26,17 @@ def _context(build: str | dict[str, str]) -> tuple[Path, Path]:
 
 
 def build_contexts() -> dict[Path, Path]:
-    """Dockerfile -> build context: compose.yaml's, CI's override's, and the stand-in
-    images (standin-images/build builds each in its own folder)."""
+    """Dockerfile -> build context: compose.yaml's, CI's override's, the stand-in images
+    (standin-images/build builds each in its own folder) and the swarm rehearsal's
+    machine (deploy/swarm/rehearse.py builds it in its folder)."""
     builds = [s["build"] for s in cf.services().values() if "build" in s]
     builds += [s["build"] for s in cf.ci_override()["services"].values() if "build" in s]
     contexts = dict(_context(b) for b in builds)
     for dockerfile in (cf.ROOT / "standin-images").glob("*/Dockerfile"):
         contexts[dockerfile.resolve()] = dockerfile.parent.resolve()
+    rehearsal = cf.ROOT / "deploy" / "swarm" / "rehearsal"
+    assert 'HERE / "rehearsal"' in (rehearsal.parent / "rehearse.py").read_text()
+    contexts[(rehearsal / "Dockerfile").resolve()] = rehearsal.resolve()
     return contexts
 
 
@@ -52,6 +56,7 @@ def test_every_dockerfile_is_built_by_compose_ci_or_the_standin_script() -> None
         "mogile",
         "perlbal",
         ".ci/fake-mogile",
+        "deploy/swarm/rehearsal",
         "standin-images/memcached",
         "standin-images/mysql",
         "standin-images/python",

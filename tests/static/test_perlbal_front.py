@@ -593,8 +593,6 @@ def test_start_writes_every_address_of_a_name_and_follows_it(tmp_path: Path) -> 
         proc.kill()
         proc.wait()
 
-    assert "cannot resolve 'no-such-host.invalid'" in result.stderr
-
 
 MEDIA_ROUTE_CONTAINED = r"""
 use strict;
