@@ -23,6 +23,7 @@ import argparse
 import concurrent.futures
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -175,10 +176,14 @@ class Rehearsal:
 
     def stack_env(self) -> dict[str, str]:
         env = {f"MOGSTORED{n}_ADDRESS": self.ips[n] for n in (1, 2, 3)}
+        # The fronts are reached by the machines' addresses, and by name on the overlay.
+        env["SITE_HOSTS"] = ",".join(["perlbal", "localhost", *self.ips.values()])
         return {**env, **self.images, "SECRETS_DIR": str(ROOT / "secrets" / "dev")}
 
     def deploy(self) -> None:
-        run("docker", "stack", "deploy", "--compose-file", str(HERE / "stack.yaml"), STACK,
+        # --resolve-image never: no registry to ask for digests (each try costs a timeout).
+        stack = ["--compose-file", str(HERE / "stack.yaml"), STACK]
+        run("docker", "stack", "deploy", "--resolve-image", "never", *stack,
             engine=self.engine(1), env=self.stack_env())  # fmt: skip
 
     def ready(self) -> None:
@@ -211,12 +216,12 @@ class Rehearsal:
     def upload_works(self, n: int) -> bool:
         site = f"http://{self.ips[n]}:8080"
         check = (
-            "import sys, uuid\n"
+            "import secrets, sys, uuid\n"
             "sys.path[:0] = ['scripts', 'tests']\n"
             "from e2e import images\n"
             "from siteclient import SiteClient\n"
             "c = SiteClient(sys.argv[1]); user = 'gate' + uuid.uuid4().hex[:8]\n"
-            "assert c.sign_up(user, 'gate-' + user).status_code == 302\n"
+            "assert c.sign_up(user, secrets.token_urlsafe(16)).status_code == 302\n"
             "data = images.picture(32, 32, 'PNG', seed=1)\n"
             "assert c.upload(data, 'g.png', 'image/png').status_code == 302\n"
             "assert c.get(c.avatar_links(user).image_url).content == data\n"
@@ -317,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rehearsal = Rehearsal(keep=args.keep)
     started = time.monotonic()
+    # A TERM (CI's time-out, a Ctrl-C elsewhere) still tears the machines down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with ExitStack() as stack:
         if not args.keep:
             stack.callback(rehearsal.tear_down)
