@@ -16,13 +16,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "compose.yaml"
-_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+
+
+class MissingVariable(KeyError):
+    """A ``${VAR:?message}`` whose variable is unset or empty."""
 
 
 @cache
-def load() -> dict[str, Any]:
-    """compose.yaml with anchors and ``<<`` merges resolved (not interpolated)."""
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+def load(path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    """A compose file with anchors and ``<<`` merges resolved (not interpolated)."""
+    return yaml.safe_load(path.read_text())
 
 
 def services() -> dict[str, dict[str, Any]]:
@@ -30,13 +34,19 @@ def services() -> dict[str, dict[str, Any]]:
 
 
 def interpolate(value: str, environ: Mapping[str, str] | None = None) -> str:
-    """Compose's ${VAR}, ${VAR:-default} and $$, with an empty environment by default."""
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR:?error} and $$ (empty environment by default)."""
     environ = environ or {}
 
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
-        return environ.get(match.group(1)) or match.group(2) or ""
+        name, operator, argument = match.groups()
+        found = environ.get(name)
+        if operator in ("?", ":?") and not (found if operator == ":?" else found is not None):
+            raise MissingVariable(f"{name}: {argument}")
+        if operator in ("-", ":-") and not (found if operator == ":-" else found is not None):
+            return argument
+        return found or ""
 
     return _VARIABLE.sub(substitute, value)
 

@@ -3,13 +3,15 @@
 
 ### Usage: deploy/swarm/rehearse.py [--keep] [--skip-e2e]
 ###
-### Three Docker engines in containers (deploy/swarm/rehearsal: Debian's docker.io) on an
+### Four Docker engines in containers (deploy/swarm/rehearsal: Debian's docker.io) on an
 ### internal bridge join one swarm; the images are built here (docker compose build, with
-### the caller's COMPOSE_FILE) and loaded into them; deploy/swarm/stack.yaml is deployed;
-### once bootstrap has completed and an upload through each front works, the end-to-end
-### suite runs from a container on the stack's networks, with the faults of a swarm
-### (a storage machine's engine stopped, a tracker's machine drained, a rolling update)
-### as its hooks. Then everything is removed (--keep leaves it running, to look).
+### the caller's COMPOSE_FILE) and loaded into them; deploy/swarm/stack.yaml is deployed
+### from node1, as an operator would; once bootstrap has completed and an upload through
+### each front works, the end-to-end suite runs from a container on the stack's networks,
+### with the days of a swarm as its hooks: a storage machine's engine stopped, a
+### tracker's machine drained, a rolling update, a dead disk, and node4 (a spare machine)
+### added as the fourth storage machine by deploying again, then retired and switched
+### off. Then everything is removed (--keep leaves it running, to look).
 ###
 ### Environment: MOGILE_IMAGE (default mogilefs-django/mogile:2.73; CI: the fake),
 ### APP_IMAGE, PERLBAL_IMAGE, MYSQL_IMAGE, MEMCACHED_IMAGE as the stack takes them,
@@ -46,12 +48,18 @@ NODE_FLAGS = [
     "--device-cgroup-rule", "a *:* rwm", "--cgroupns", "private",
 ]  # fmt: skip
 # node -> labels: node1 the database and a front, node2 a front and a tracker, node3 a
-# tracker; each a storage machine (docs/production.md has the same layout).
+# tracker; each a storage machine (docs/production.md has the same layout). node4 is
+# the machine added later: labelled already, it runs mogstored4 once that is deployed.
 LABELS = {
     1: {"mogile.db": "true", "mogile.front": "true", "mogile.storage": "1"},
     2: {"mogile.front": "true", "mogile.storage": "2", "mogile.tracker": "true"},
     3: {"mogile.storage": "3", "mogile.tracker": "true"},
+    4: {"mogile.storage": "4"},
 }
+MACHINES = tuple(LABELS)
+MANAGERS = (1, 2, 3)
+STORAGE = (1, 2, 3)  # the machines of mogstored1..3 (node4 is the one added later)
+SOURCE = "/src"  # the checkout, read-only in node1: the stack file, its config, secrets
 
 
 OUTER = "python scripts/docker_api.py --engine /outer.sock"  # the engine of the machines
@@ -101,7 +109,7 @@ class Rehearsal:
 
     def __post_init__(self) -> None:
         base = self.subnet.split("/")[0].rsplit(".", 1)[0]
-        self.ips = {n: f"{base}.{10 + n}" for n in (1, 2, 3)}
+        self.ips = {n: f"{base}.{10 + n}" for n in MACHINES}
         self.images = {
             "APP_IMAGE": os.environ.get("APP_IMAGE", "mogilefs-django/app"),
             "MOGILE_IMAGE": os.environ.get("MOGILE_IMAGE", "mogilefs-django/mogile:2.73"),
@@ -131,22 +139,24 @@ class Rehearsal:
 
     def start_machines(self) -> None:
         run("docker", "network", "create", "--internal", "--subnet", self.subnet, PREFIX)
-        for n in (1, 2, 3):
-            outer = ["--volume", "/var/run/docker.sock:/outer.sock"] if n == 1 else []
+        for n in MACHINES:
+            # node1 deploys: the checkout, and the outer engine for the e2e hooks.
+            outer = ["--volume", "/var/run/docker.sock:/outer.sock",
+                     "--volume", f"{ROOT}:{SOURCE}:ro"] if n == 1 else []  # fmt: skip
             run(
                 "docker", "run", "--detach", "--name", self.node(n), "--hostname", f"node{n}",
                 "--network", PREFIX, "--ip", self.ips[n], *NODE_FLAGS,
                 "--volume", f"{self.node(n)}:/var/lib/docker", *outer,
                 "--env", "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1", NODE_IMAGE,
             )  # fmt: skip
-        for n in (1, 2, 3):
+        for n in MACHINES:
             self.wait(f"the engine of node{n}", lambda n=n: self.answers(n), 90)
 
     def answers(self, n: int) -> bool:
         return run("docker", "info", engine=self.engine(n), check=False).returncode == 0
 
     def load_images(self) -> None:
-        """docker save | docker load into each machine, the three at once."""
+        """docker save | docker load into each machine, all at once."""
         images = list(self.images.values())
 
         def load(n: int) -> None:
@@ -159,13 +169,14 @@ class Rehearsal:
             if save.wait() or loaded.returncode:
                 raise Failed(f"loading images into node{n}: {loaded.stderr.decode()[-500:]}")
 
-        with concurrent.futures.ThreadPoolExecutor(3) as pool:
-            list(pool.map(load, (1, 2, 3)))
+        with concurrent.futures.ThreadPoolExecutor(len(MACHINES)) as pool:
+            list(pool.map(load, MACHINES))
 
     def form_swarm(self) -> None:
         run("docker", "swarm", "init", "--advertise-addr", self.ips[1], engine=self.engine(1))
-        token = run("docker", "swarm", "join-token", "-q", "manager", engine=self.engine(1))
-        for n in (2, 3):
+        for n in MACHINES[1:]:
+            role = "manager" if n in MANAGERS else "worker"
+            token = run("docker", "swarm", "join-token", "-q", role, engine=self.engine(1))
             run("docker", "swarm", "join", "--advertise-addr", self.ips[n], "--token",
                 token.stdout.strip(), f"{self.ips[1]}:2377", engine=self.engine(n))  # fmt: skip
         for n, labels in LABELS.items():
@@ -174,17 +185,21 @@ class Rehearsal:
 
     # -- the stack ------------------------------------------------------------------------
 
-    def stack_env(self) -> dict[str, str]:
-        env = {f"MOGSTORED{n}_ADDRESS": self.ips[n] for n in (1, 2, 3)}
+    def deploy_command(self, *, fourth: bool = False) -> list[str]:
+        """`docker stack deploy` as node1 runs it; ``fourth``: with the fourth machine."""
+        env = {f"MOGSTORED{n}_ADDRESS": self.ips[n] for n in STORAGE}
+        if fourth:
+            env |= {"MOGSTORED4_ADDRESS": self.ips[4], "MOGSTORED4_REPLICAS": "1"}
         # The fronts are reached by the machines' addresses, and by name on the overlay.
         env["SITE_HOSTS"] = ",".join(["perlbal", "localhost", *self.ips.values()])
-        return {**env, **self.images, "SECRETS_DIR": str(ROOT / "secrets" / "dev")}
+        env |= {**self.images, "SECRETS_DIR": f"{SOURCE}/secrets/dev"}
+        # --resolve-image never: no registry to ask for digests (each try costs a timeout).
+        return ["env", *(f"{k}={v}" for k, v in env.items()), "docker", "stack", "deploy",
+                "--resolve-image", "never", "--compose-file",
+                f"{SOURCE}/deploy/swarm/stack.yaml", STACK]  # fmt: skip
 
     def deploy(self) -> None:
-        # --resolve-image never: no registry to ask for digests (each try costs a timeout).
-        stack = ["--compose-file", str(HERE / "stack.yaml"), STACK]
-        run("docker", "stack", "deploy", "--resolve-image", "never", *stack,
-            engine=self.engine(1), env=self.stack_env())  # fmt: skip
+        run("docker", "exec", self.node(1), *self.deploy_command())
 
     def ready(self) -> None:
         """Bootstrap completed, every service converged, and an upload through each front
@@ -249,6 +264,11 @@ class Rehearsal:
             f" tcp://{self.ips[1].rsplit('.', 1)[0]}.1$(echo {{host}} | tr -dc 0-9):2375"
             f" exec service={STACK}_{{host}} -- sh -c 'rm -rf /var/mogdata/dev{{devid}}/*'",
             "E2E_BOOTSTRAP": "python scripts/bootstrap.py --wait 120",
+            # A machine added: node4 (labelled) gets mogstored4 by deploying again with
+            # it, and the stack's bootstrap registers it; retired, it is switched off.
+            "E2E_NEW_NODE_START": f"{OUTER} exec {self.node(1)} -- "
+            + shlex.join(self.deploy_command(fourth=True)),
+            "E2E_NEW_NODE_STOP": f"{OUTER} stop {self.node(4)}",
         }
         env = {
             "E2E_SITE_URL": "http://perlbal:8080",
@@ -258,7 +278,7 @@ class Rehearsal:
             "E2E_STAFF_PASSWORD": (ROOT / "secrets" / "dev" / "staff_password").read_text().strip(),
             "E2E_MONITOR_DEADLINE": "180",
             "E2E_REPLICATION_DEADLINE": "120",
-            **{f"MOGSTORED{n}_ADDRESS": self.ips[n] for n in (1, 2, 3)},
+            **{f"MOGSTORED{n}_ADDRESS": self.ips[n] for n in STORAGE},
             **hooks,
         }
         flags = [f for k, v in env.items() for f in ("--env", f"{k}={v}")]
@@ -285,7 +305,7 @@ class Rehearsal:
 
     def memory(self) -> str:
         result = run("docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}",
-                     *(self.node(n) for n in (1, 2, 3)), check=False)  # fmt: skip
+                     *(self.node(n) for n in MACHINES), check=False)  # fmt: skip
         return "; ".join(result.stdout.split("\n")).strip("; ")
 
     def diagnose(self) -> None:
@@ -297,7 +317,7 @@ class Rehearsal:
             print(f"--- {service}\n{logs.stdout}{logs.stderr}", file=sys.stderr)
 
     def tear_down(self) -> None:
-        for n in (1, 2, 3):
+        for n in MACHINES:
             run("docker", "rm", "--force", "--volumes", self.node(n), check=False)
             run("docker", "volume", "rm", "--force", self.node(n), check=False)
         run("docker", "network", "rm", PREFIX, check=False)
@@ -330,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         rehearsal.tear_down()  # what a killed run left
         try:
             rehearsal.phase("build the images", rehearsal.build)
-            rehearsal.phase("start three machines", rehearsal.start_machines)
+            rehearsal.phase("start four machines", rehearsal.start_machines)
             rehearsal.phase("load the images into them", rehearsal.load_images)
             rehearsal.phase("form the swarm", rehearsal.form_swarm)
             rehearsal.phase("deploy the stack", rehearsal.deploy)

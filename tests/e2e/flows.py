@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,30 @@ def served(client: SiteClient, url: str) -> requests.Response:
     # Perlbal consumed the reproxy headers; storage URLs never reach the browser.
     assert not {"x-reproxy-url", "x-reproxy-cache-for"} & {h.lower() for h in response.headers}
     return response
+
+
+def failed_gets(
+    target: Target, wanted: Sequence[tuple[str, bytes]], count: int, readers: int = 8
+) -> list[tuple[str, int, int]]:
+    """GET ``count`` times, round-robin over ``wanted`` (url, bytes), from ``readers``
+    concurrent visitors; the (url, status, length) of every answer that was not the bytes.
+
+    Concurrent because a path whose machine is gone costs Perlbal its connect time-out
+    before it tries the next one: the count, not the wall time, is what is checked.
+    """
+    local = threading.local()
+
+    def get(i: int) -> tuple[str, int, int] | None:
+        if not hasattr(local, "client"):
+            local.client = target.client()
+        url, data = wanted[i % len(wanted)]
+        response = local.client.get(url)
+        if response.status_code == 200 and response.content == data:
+            return None
+        return (url, response.status_code, len(response.content))
+
+    with ThreadPoolExecutor(readers) as pool:
+        return [failure for failure in pool.map(get, range(count)) if failure]
 
 
 def serve_counts(url: str) -> dict[str, float]:

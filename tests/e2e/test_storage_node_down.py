@@ -26,7 +26,7 @@ from e2e.conftest import (
     new_username,
     wait_until,
 )
-from e2e.flows import served, upload
+from e2e.flows import failed_gets, served, upload
 
 pytestmark = pytest.mark.e2e
 
@@ -84,12 +84,8 @@ def test_everything_is_served_and_uploads_work_with_a_node_down(target: Target, 
             lambda: avoided_by_every_tracker(target),
             MONITOR_DEADLINE,
         )
-        failures = []
-        for i in range(GETS):
-            client, data, links = uploaded[i % len(uploaded)]
-            response = client.get(links.image_url)
-            if response.status_code != 200 or response.content != data:
-                failures.append((links.image_url, response.status_code, len(response.content)))
+        wanted = [(links.image_url, data) for _, data, links in uploaded]
+        failures = failed_gets(target, wanted, GETS)
         assert failures == [], f"{len(failures)} of {GETS} GETs failed, e.g. {failures[:3]}"
 
         for client, _, links in uploaded:
