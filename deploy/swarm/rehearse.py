@@ -155,12 +155,21 @@ class Rehearsal:
     def answers(self, n: int) -> bool:
         return run("docker", "info", engine=self.engine(n), check=False).returncode == 0
 
+    def images_for(self, n: int) -> list[str]:
+        """What machine ``n`` can be given to run: the app and mogile images anywhere
+        (one-shot jobs, trackers, storage), MySQL's on the database machine, Perlbal's
+        and memcached's on the fronts, the e2e runner's on node1."""
+        labels = LABELS[n]
+        wanted = ["APP_IMAGE", "MOGILE_IMAGE"]
+        wanted += ["MYSQL_IMAGE"] if labels.get("mogile.db") == "true" else []
+        wanted += ["PERLBAL_IMAGE", "MEMCACHED_IMAGE"] if labels.get("mogile.front") else []
+        return [self.images[name] for name in wanted] + ([E2E_IMAGE] if n == 1 else [])
+
     def load_images(self) -> None:
         """docker save | docker load into each machine, all at once."""
-        images = list(self.images.values())
 
         def load(n: int) -> None:
-            wanted = images + ([E2E_IMAGE] if n == 1 else [])
+            wanted = self.images_for(n)
             save = subprocess.Popen(["docker", "save", *wanted], stdout=subprocess.PIPE)
             env = {**os.environ, "DOCKER_HOST": self.engine(n)}
             loaded = subprocess.run(

@@ -55,6 +55,10 @@ def test_the_stack_validates_against_the_compose_spec() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    # Engine 20.10's `docker stack deploy` refuses a file without a 3.x version, and
+    # max_replicas_per_node needs 3.8.
+    major, minor = map(int, stack()["version"].split("."))
+    assert major == 3 and minor >= 8
 
 
 def test_the_stack_runs_the_roles_of_compose_yaml() -> None:
