@@ -80,9 +80,7 @@ def test_bad_requests_get_clear_errors_and_write_nothing(node: PythonStorageNode
     assert (status, b"'..'" in body) == (400, True)
     status, body, _ = call(node, "PUT", "/dev1/a//b.fid", b"data")
     assert status == 400
-    status, body, _ = call(node, "GET", "/dev1/")
-    assert status == 400
-    assert call(node, "GET", "/")[0] == 404
+    assert call(node, "GET", "/dev1/../dev1/usage")[0] == 400
     assert call(node, "PUT", "/dev1/x.fid", b"data", {"Content-Length": "four"})[0] == 400
     assert files_under(node.docroot) == []
 
@@ -109,9 +107,27 @@ def test_a_broken_upload_leaves_nothing_behind(node: PythonStorageNode) -> None:
     assert (status, body) == (200, b"old copy")
 
 
+LISTING_DISABLED = b"<h1>200 - OK</h1>\nDirectory listing disabled"
+
+
+def test_the_root_and_directories_answer_as_mogstored_does(node: PythonStorageNode) -> None:
+    # mogadm check GETs http://host:port/ and then http://host:port//devN/usage: mogstored's
+    # Perlbal joins the path to its docroot, and a directory answers 200, listing disabled.
+    call(node, "PUT", "/dev1/dir/f.fid", b"x")
+    for path in ("/", "/dev1", "/dev4/", "/dev1/dir", "/dev1//dir/"):
+        status, body, headers = call(node, "GET", path)
+        assert (status, body, headers["content-type"]) == (200, LISTING_DISABLED, "text/html")
+    status, body, headers = call(node, "HEAD", "/")
+    assert (status, body, headers["content-length"]) == (200, b"", str(len(LISTING_DISABLED)))
+    status, body, _ = call(node, "GET", "//dev1/usage")
+    assert status == 200 and body.startswith(b"available: ")
+    assert call(node, "GET", "//dev1//dir/f.fid")[:2] == (200, b"x")
+    assert call(node, "GET", "/dev2/")[0] == 404  # not a device of this node
+    assert call(node, "GET", "/nothing")[0] == 404
+
+
 def test_a_directory_is_not_a_file(node: PythonStorageNode) -> None:
     call(node, "PUT", "/dev1/dir/f.fid", b"x")
-    assert call(node, "GET", "/dev1/dir")[0] == 403
     assert call(node, "DELETE", "/dev1/dir")[0] == 403
     assert files_under(node.docroot) == ["dev1/dir/f.fid"]
 

@@ -1,7 +1,8 @@
 """A MogileFS storage node in Python, for machines without Perlbal.
 
-It answers what a tracker and a client ask of mogstored's HTTP side, as the Perlbal
-node (:mod:`.storagenode`) does: ``GET``/``HEAD`` of a file, ``PUT`` (the directories
+It answers what a tracker, a client and ``mogadm check`` ask of mogstored's HTTP side,
+as the Perlbal node (:mod:`.storagenode`) does: ``GET``/``HEAD`` of a file (of a
+directory, ``/`` included: 200, "Directory listing disabled"), ``PUT`` (the directories
 below ``devN/`` are created, ``devN`` itself must exist), ``DELETE`` and
 ``GET /devN/usage``, computed at each request in mogstored's format. It runs in
 threads of the calling process, so ``stop()`` and ``start()`` again take milliseconds
@@ -33,6 +34,8 @@ from .usage import usage_text
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
+# What mogstored (Perlbal with dirindexing off) answers for a directory, byte for byte.
+LISTING_DISABLED = b"<h1>200 - OK</h1>\nDirectory listing disabled"
 
 
 class PythonStorageNode:
@@ -158,7 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- helpers -----------------------------------------------------------------------
 
     def _read(self, *, with_body: bool) -> None:
-        target = self._target()
+        target = self._target(joined=True)
         if target is None:
             return
         if target.name == "usage" and target.parent.parent == self.server.node.docroot:
@@ -170,8 +173,10 @@ class _Handler(BaseHTTPRequestHandler):
         except FileNotFoundError:
             self._reply(HTTPStatus.NOT_FOUND, with_body=with_body)
             return
-        except IsADirectoryError:
-            self._reply(HTTPStatus.FORBIDDEN, "a directory", with_body=with_body)
+        except IsADirectoryError:  # the docroot too: mogadm check asks for GET /
+            self._reply(
+                HTTPStatus.OK, body=LISTING_DISABLED, content_type="text/html", with_body=with_body
+            )
             return
         with handle:
             size = os.fstat(handle.fileno()).st_size
@@ -182,18 +187,28 @@ class _Handler(BaseHTTPRequestHandler):
             if with_body:
                 shutil.copyfileobj(handle, self.wfile, CHUNK_SIZE)
 
-    def _target(self) -> Path | None:
-        """The file the path names, inside one of this node's devices; else answer 4xx."""
-        parts = unquote(urlsplit(self.path).path).split("/")
+    def _target(self, *, joined: bool = False) -> Path | None:
+        """The file the path names, inside one of this node's devices; else answer 4xx.
+
+        ``joined`` (GET, HEAD): the path is joined to the docroot as mogstored's Perlbal
+        does, so empty segments do not count and ``/`` (or ``/devN``) is a directory.
+        Else (PUT, DELETE) it must name a file below a device, with no empty segment.
+        """
+        parts = unquote(urlsplit(self.path).path).split("/")[1:]
         node = self.server.node
-        device = parts[1] if len(parts) > 2 else ""
+        if joined:
+            parts = [part for part in parts if part not in ("", ".")]
+            if not parts:
+                return node.docroot
+        needed = 1 if joined else 2  # PUT and DELETE name a file below the device
+        device = parts[0] if len(parts) >= needed else ""
         if not device.startswith("dev") or device[3:] not in {str(d) for d in node.devids}:
             self._reply(HTTPStatus.NOT_FOUND, f"no device {device or '/'} on this node")
             return None
-        if any(part in ("", ".", "..") for part in parts[2:]):
+        if any(part in ("", ".", "..") for part in parts[1:]):
             self._reply(HTTPStatus.BAD_REQUEST, "empty, '.' or '..' path segment")
             return None
-        return node.docroot.joinpath(*parts[1:])
+        return node.docroot.joinpath(*parts)
 
     def _content_length(self) -> int | None:
         raw = self.headers.get("Content-Length")
@@ -211,6 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
         reason: str = "",
         *,
         body: bytes | None = None,
+        content_type: str = "",
         with_body: bool = True,
     ) -> None:
         if body is None:
@@ -218,6 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
         if status == HTTPStatus.NO_CONTENT:
             body = b""
         self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
         if status != HTTPStatus.NO_CONTENT:
             self.send_header("Content-Length", str(len(body)))
         if status >= 400:
