@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 from collections.abc import Iterator
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,23 @@ def test_put_replaces_and_an_empty_file_is_a_file(node: PythonStorageNode) -> No
     assert call(node, "PUT", "/dev1/a.fid", b"")[0] == 200
     status, body, headers = call(node, "GET", "/dev1/a.fid")
     assert (status, body, headers["content-length"]) == (200, b"", "0")
+
+
+def test_a_file_is_sent_with_its_write_time_as_mogstored_sends_it(
+    node: PythonStorageNode,
+) -> None:
+    # MogileFSStorage.get_modified_time reads Last-Modified from a HEAD of a copy.
+    call(node, "PUT", "/dev1/0/000/000/0000000007.fid", b"seven")
+    written = 1_700_000_000.75
+    os.utime(node.device_dir(1) / "0/000/000/0000000007.fid", (written, written))
+    for method in ("GET", "HEAD"):
+        status, _, headers = call(node, method, "/dev1/0/000/000/0000000007.fid")
+        assert status == 200
+        assert headers["last-modified"] == "Tue, 14 Nov 2023 22:13:20 GMT"
+        assert headers["content-type"] == "text/plain"  # Perlbal's, for a .fid
+    status, body, headers = call(node, "GET", "/dev1/usage")
+    stamp = int(dict(line.split(": ", 1) for line in body.decode().splitlines())["time"])
+    assert headers["last-modified"] == formatdate(stamp, usegmt=True)
 
 
 def test_usage_is_mogstored_s_format_and_fresh(node: PythonStorageNode) -> None:

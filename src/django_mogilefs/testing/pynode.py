@@ -23,6 +23,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -165,8 +166,11 @@ class _Handler(BaseHTTPRequestHandler):
         if target is None:
             return
         if target.name == "usage" and target.parent.parent == self.server.node.docroot:
-            body = usage_text(target.parent).encode()
-            self._reply(HTTPStatus.OK, body=body, with_body=with_body)
+            now = int(time.time())  # mogstored's file was written when its time says
+            body = usage_text(target.parent, now).encode()
+            self._send_headers(len(body), now)
+            if with_body:
+                self.wfile.write(body)
             return
         try:
             handle = target.open("rb")
@@ -179,13 +183,20 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         with handle:
-            size = os.fstat(handle.fileno()).st_size
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(size))
-            self.end_headers()
+            st = os.fstat(handle.fileno())
+            self._send_headers(st.st_size, st.st_mtime)
             if with_body:
                 shutil.copyfileobj(handle, self.wfile, CHUNK_SIZE)
+
+    def _send_headers(self, size: int, mtime: float) -> None:
+        """A file's 200 headers as mogstored's Perlbal sends them (and ``Date``, ``Server``):
+        its write time, which the storage's ``get_modified_time`` reads, and ``text/plain``,
+        Perlbal's type for a ``.fid``."""
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Last-Modified", self.date_time_string(int(mtime)))
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
 
     def _target(self, *, joined: bool = False) -> Path | None:
         """The file the path names, inside one of this node's devices; else answer 4xx.

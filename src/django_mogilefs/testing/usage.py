@@ -43,8 +43,9 @@ def mount_device(path: Path) -> str:
     return device
 
 
-def usage_text(path: Path) -> str:
-    """The usage file's content for the device directory ``path``.
+def usage_text(path: Path, now: int | None = None) -> str:
+    """The usage file's content for the device directory ``path`` at ``now`` (Unix
+    time; default: the clock's).
 
     The numbers are the ones mogstored's ``[diskusage]`` derives from ``df -P -l -k``
     (DiskUsage.pm): ``used`` and ``available`` as df prints them (KiB, rounded up),
@@ -61,7 +62,7 @@ def usage_text(path: Path) -> str:
         "available": available,
         "device": mount_device(path),
         "disk": str(path),
-        "time": int(time.time()),
+        "time": int(time.time()) if now is None else now,
         "total": used + available,
         "use": f"{use}%",
         "used": used,
