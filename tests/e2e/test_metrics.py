@@ -19,14 +19,19 @@ def test_metrics_are_not_reachable_through_perlbal(target: Target) -> None:
 def test_metrics_are_served_on_the_apps_own_port(target: Target) -> None:
     if target.app_url is None:
         pytest.skip("the app's own port is reachable only with the suite's own stack")
+    # The devices and host names come from the tracker: a real cluster names them its own way.
+    hosts = {host.hostid: host.name for host in target.admin.get_hosts()}
+    sized = [dev for dev in target.devices() if dev.mb_total is not None]
+    assert sized, "the tracker knows the size of no alive device"
     response = requests.get(target.app_url + "/metrics", timeout=10)
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain; version=")
     text = response.text
     assert "python_gc_objects_collected_total" not in text  # every worker's sum, not one's
     assert "mogilefs_tracker_up 1.0" in text
-    for devid in ("1", "2", "3"):
-        assert f'mogilefs_device_total_bytes{{devid="{devid}",host="mogstored{devid}"}}' in text
+    for dev in sized:
+        labels = f'devid="{dev.devid}",host="{hosts[dev.hostid]}"'
+        assert f"mogilefs_device_total_bytes{{{labels}}}" in text
     # Only direct scrapes: a proxied one (as Perlbal sends it) is refused on this port too.
     proxied = requests.get(
         target.app_url + "/metrics", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10

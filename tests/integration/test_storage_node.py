@@ -1,8 +1,10 @@
-"""A native storage node (Perlbal) behaves like mogstored's HTTP side; nothing is left running."""
+"""A native storage node (Perlbal) behaves like mogstored's HTTP side, and the Python node
+answers as it does; nothing is left running."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 import urllib.error
@@ -11,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django_mogilefs.testing import ProcessGroup, StorageNode, free_port
+from django_mogilefs.testing import ProcessGroup, PythonStorageNode, StorageNode, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -113,3 +115,89 @@ def test_process_group_kills_what_ignores_sigterm(tmp_path: Path) -> None:
             time.sleep(0.02)
         group.stop(proc, timeout=0.3)
     assert proc.returncode is not None and proc.returncode < 0
+
+
+# -- the Python node judged against this one (mogstored's own HTTP server) ------------------
+
+
+@pytest.fixture
+def twins(tmp_path: Path) -> Iterator[tuple[StorageNode, PythonStorageNode]]:
+    """A Perlbal node and a Python node, each serving device 7."""
+    group = ProcessGroup()
+    perlbal = StorageNode(
+        "perlbal", "127.0.0.3", free_port(["127.0.0.3"]), [7], tmp_path, group=group
+    )
+    python = PythonStorageNode("python", "127.0.0.3", free_port(["127.0.0.3"]), [7], tmp_path)
+    perlbal.start()
+    python.start()
+    yield perlbal, python
+    python.stop()
+    group.stop_all()
+
+
+def exchange(node: StorageNode | PythonStorageNode, request: bytes) -> tuple[int, bytes, dict]:
+    """One raw request (sent as is, the sending side then ended): status, body, headers."""
+    with socket.create_connection((node.ip, node.port), timeout=5) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), body, headers
+
+
+def get(node: StorageNode | PythonStorageNode, method: str, path: str) -> tuple[int, bytes, dict]:
+    return exchange(node, f"{method} {path} HTTP/1.0\r\n\r\n".encode())
+
+
+COMPARED = ("content-type", "content-length", "last-modified")
+
+
+def test_the_python_node_reads_as_mogstored_does(
+    twins: tuple[StorageNode, PythonStorageNode],
+) -> None:
+    for node in twins:
+        assert get(node, "GET", "/dev7/0/f.fid")[0] == 404
+        put = b"PUT /dev7/0/f.fid HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello"
+        assert exchange(node, put)[0] == 200
+        written = 1_700_000_000
+        os.utime(node.device_dir(7) / "0" / "f.fid", (written, written))
+    # mogadm check reads / and then //devN/usage; the tracker and the clients read files.
+    for method, path in [
+        ("GET", "/"),
+        ("HEAD", "/"),
+        ("GET", "/dev7"),
+        ("GET", "//dev7/0/"),
+        ("GET", "/dev7/0/f.fid"),
+        ("HEAD", "/dev7/0/f.fid"),
+        ("GET", "//dev7//0/f.fid"),
+    ]:
+        answers = [get(node, method, path) for node in twins]
+        perlbal, python = ((s, b, {k: h.get(k) for k in COMPARED}) for s, b, h in answers)
+        assert python == perlbal, f"{method} {path}"
+    for path in ("/dev8/", "/dev7/none.fid", "/nothing"):
+        assert [get(node, "GET", path)[0] for node in twins] == [404, 404], path
+    usages = [get(node, "GET", "//dev7/usage") for node in twins]
+    assert [(s, h["content-type"], "last-modified" in h) for s, _, h in usages] == [
+        (200, "text/plain", True)
+    ] * 2
+    keys = [[line.split(":")[0] for line in b.decode().splitlines()] for _, b, _ in usages]
+    assert keys[0] == keys[1]
+
+
+@pytest.mark.parametrize(
+    ("put", "stored"),
+    [
+        (b"Content-Length: 5\r\n\r\nhello", b"hello"),
+        (b"Transfer-Encoding: chunked\r\n\r\n3;x=y\r\nchu\r\n4\r\nnked\r\n0\r\n\r\n", b"chunked"),
+        (b"\r\nbytes with no length", b""),  # the Perl client's largefile mode opens so
+    ],
+    ids=["content-length", "chunked", "no-length"],
+)
+def test_the_python_node_stores_puts_as_mogstored_does(
+    twins: tuple[StorageNode, PythonStorageNode], put: bytes, stored: bytes
+) -> None:
+    for node in twins:
+        status, _, _ = exchange(node, b"PUT /dev7/0/p.fid HTTP/1.1\r\nHost: n\r\n" + put)
+        assert (status, get(node, "GET", "/dev7/0/p.fid")[:2]) == (200, (200, stored)), node

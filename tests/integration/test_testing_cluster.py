@@ -12,9 +12,14 @@ import socket
 import subprocess
 import sys
 import textwrap
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
+from django.test import override_settings
+from django.utils import timezone
+from django_mogilefs.storage import MogileFSStorage
 from django_mogilefs.testing import ClusterError, PythonStorageNode, mogilefs_cluster
 
 pytestmark = pytest.mark.integration
@@ -99,6 +104,18 @@ def test_the_context_manager_makes_the_classes_asked_for_and_cleans_up() -> None
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((host, int(port)), timeout=2).close()
     assert not docroot.exists()  # the temporary directory is gone
+
+
+def test_the_storage_reads_a_file_s_time_from_the_python_nodes() -> None:
+    # get_modified_time works on a real mogstored (its Last-Modified), so on these too.
+    locmem = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    with mogilefs_cluster(nodes="python") as cluster, override_settings(CACHES=locmem):
+        storage = MogileFSStorage(
+            trackers=cluster.trackers, domain=cluster.domain, mogile_class="thumb"
+        )
+        before = timezone.now() - timedelta(seconds=5)
+        name = storage.save("times/t.txt", ContentFile(b"time"))
+        assert before <= storage.get_modified_time(name) <= timezone.now() + timedelta(seconds=5)
 
 
 def test_an_unknown_node_kind_is_refused_before_anything_starts() -> None:

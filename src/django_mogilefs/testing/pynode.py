@@ -1,12 +1,15 @@
 """A MogileFS storage node in Python, for machines without Perlbal.
 
-It answers what a tracker and a client ask of mogstored's HTTP side, as the Perlbal
-node (:mod:`.storagenode`) does: ``GET``/``HEAD`` of a file, ``PUT`` (the directories
-below ``devN/`` are created, ``devN`` itself must exist), ``DELETE`` and
-``GET /devN/usage``, computed at each request in mogstored's format. It runs in
-threads of the calling process, so ``stop()`` and ``start()`` again take milliseconds
-and nothing outlives the test run. An upload is written to a temporary file and
-renamed into place once complete: a broken PUT leaves nothing behind.
+It answers what a tracker, a client and ``mogadm check`` ask of mogstored's HTTP side,
+as the Perlbal node (:mod:`.storagenode`) does: ``GET``/``HEAD`` of a file (of a
+directory, ``/`` included: 200, "Directory listing disabled"), ``PUT`` (with a
+``Content-Length``, chunked, or with neither: an empty file; the directories below
+``devN/`` are created, ``devN`` itself must exist), ``DELETE`` and ``GET /devN/usage``,
+computed at each request in mogstored's format. It runs in threads of the calling
+process, so ``stop()`` and ``start()`` again take milliseconds and nothing outlives the
+test run. An upload is written to a temporary file and renamed into place once
+complete: a broken PUT leaves nothing behind (mogstored keeps what it got; a
+``create_close`` that gives the size is refused either way).
 
     node = PythonStorageNode("mog1", "127.0.0.1", 7500, [1], Path("var/storage"))
     node.start()
@@ -19,10 +22,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,6 +38,13 @@ from .usage import usage_text
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 64 * 1024
+MAX_CHUNK_LINE = 4096  # a chunk's size line or a trailer line
+# What mogstored (Perlbal with dirindexing off) answers for a directory, byte for byte.
+LISTING_DISABLED = b"<h1>200 - OK</h1>\nDirectory listing disabled"
+
+
+class BadChunk(ValueError):
+    """A chunked PUT body that does not follow HTTP's chunked encoding."""
 
 
 class PythonStorageNode:
@@ -118,26 +130,24 @@ class _Handler(BaseHTTPRequestHandler):
         target = self._target()
         if target is None:
             return
-        length = self._content_length()
-        if length is None:
+        body = self._put_body()
+        if body is None:
             return
         if not target.parent.is_dir():
             target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".put-")
         try:
             with os.fdopen(fd, "wb") as out:
-                left = length
-                while left:
-                    chunk = self.rfile.read(min(left, CHUNK_SIZE))
-                    if not chunk:
-                        raise ConnectionError(f"body ended {left} bytes short")
+                for chunk in body:
                     out.write(chunk)
-                    left -= len(chunk)
             os.replace(tmp, target)
-        except OSError:
+        except (OSError, BadChunk) as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            self.close_connection = True
+            if isinstance(exc, BadChunk):
+                self._reply(HTTPStatus.BAD_REQUEST, str(exc))
+            else:  # the body ended short: the client is gone, no answer
+                self.close_connection = True
             return
         self._reply(HTTPStatus.OK)
 
@@ -158,52 +168,113 @@ class _Handler(BaseHTTPRequestHandler):
     # -- helpers -----------------------------------------------------------------------
 
     def _read(self, *, with_body: bool) -> None:
-        target = self._target()
+        target = self._target(joined=True)
         if target is None:
             return
         if target.name == "usage" and target.parent.parent == self.server.node.docroot:
-            body = usage_text(target.parent).encode()
-            self._reply(HTTPStatus.OK, body=body, with_body=with_body)
+            now = int(time.time())  # mogstored's file was written when its time says
+            body = usage_text(target.parent, now).encode()
+            self._send_headers(len(body), now)
+            if with_body:
+                self.wfile.write(body)
             return
         try:
             handle = target.open("rb")
         except FileNotFoundError:
             self._reply(HTTPStatus.NOT_FOUND, with_body=with_body)
             return
-        except IsADirectoryError:
-            self._reply(HTTPStatus.FORBIDDEN, "a directory", with_body=with_body)
+        except IsADirectoryError:  # the docroot too: mogadm check asks for GET /
+            self._reply(
+                HTTPStatus.OK, body=LISTING_DISABLED, content_type="text/html", with_body=with_body
+            )
             return
         with handle:
-            size = os.fstat(handle.fileno()).st_size
-            self.send_response(HTTPStatus.OK)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(size))
-            self.end_headers()
+            st = os.fstat(handle.fileno())
+            self._send_headers(st.st_size, st.st_mtime)
             if with_body:
                 shutil.copyfileobj(handle, self.wfile, CHUNK_SIZE)
 
-    def _target(self) -> Path | None:
-        """The file the path names, inside one of this node's devices; else answer 4xx."""
-        parts = unquote(urlsplit(self.path).path).split("/")
+    def _send_headers(self, size: int, mtime: float) -> None:
+        """A file's 200 headers as mogstored's Perlbal sends them (and ``Date``, ``Server``):
+        its write time, which the storage's ``get_modified_time`` reads, and ``text/plain``,
+        Perlbal's type for a ``.fid``."""
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Last-Modified", self.date_time_string(int(mtime)))
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+
+    def _target(self, *, joined: bool = False) -> Path | None:
+        """The file the path names, inside one of this node's devices; else answer 4xx.
+
+        ``joined`` (GET, HEAD): the path is joined to the docroot as mogstored's Perlbal
+        does, so empty segments do not count and ``/`` (or ``/devN``) is a directory.
+        Else (PUT, DELETE) it must name a file below a device, with no empty segment.
+        """
+        parts = unquote(urlsplit(self.path).path).split("/")[1:]
         node = self.server.node
-        device = parts[1] if len(parts) > 2 else ""
+        if joined:
+            parts = [part for part in parts if part not in ("", ".")]
+            if not parts:
+                return node.docroot
+        needed = 1 if joined else 2  # PUT and DELETE name a file below the device
+        device = parts[0] if len(parts) >= needed else ""
         if not device.startswith("dev") or device[3:] not in {str(d) for d in node.devids}:
             self._reply(HTTPStatus.NOT_FOUND, f"no device {device or '/'} on this node")
             return None
-        if any(part in ("", ".", "..") for part in parts[2:]):
+        if any(part in ("", ".", "..") for part in parts[1:]):
             self._reply(HTTPStatus.BAD_REQUEST, "empty, '.' or '..' path segment")
             return None
-        return node.docroot.joinpath(*parts[1:])
+        return node.docroot.joinpath(*parts)
 
-    def _content_length(self) -> int | None:
+    def _put_body(self) -> Iterator[bytes] | None:
+        """The PUT's body as mogstored's Perlbal reads it; ``None`` once answered 400.
+
+        ``Transfer-Encoding: chunked`` (that exact value): de-chunked. Else
+        ``Content-Length`` bytes; with no length, none: the file is empty, and the
+        connection is closed, as what follows the headers is not a request.
+        """
+        if self.headers.get("Transfer-Encoding") == "chunked":
+            return self._chunked_body()
         raw = self.headers.get("Content-Length")
         if raw is None:
-            self._reply(HTTPStatus.LENGTH_REQUIRED, "PUT needs a Content-Length")
-            return None
-        if not raw.isdigit():
+            self.close_connection = True
+            return iter(())
+        if not (raw.isascii() and raw.isdigit()):  # Perlbal would store an empty file
             self._reply(HTTPStatus.BAD_REQUEST, f"bad Content-Length {raw!r}")
             return None
-        return int(raw)
+        return self._body_bytes(int(raw))
+
+    def _body_bytes(self, length: int) -> Iterator[bytes]:
+        left = length
+        while left:
+            chunk = self.rfile.read(min(left, CHUNK_SIZE))
+            if not chunk:
+                raise ConnectionError(f"body ended {left} bytes short")
+            yield chunk
+            left -= len(chunk)
+
+    def _chunked_body(self) -> Iterator[bytes]:
+        """The data of a chunked body; chunk extensions and the trailer are dropped."""
+        while True:
+            size = self._chunk_line().split(b";", 1)[0].strip()
+            if not re.fullmatch(rb"[0-9a-fA-F]+", size):
+                raise BadChunk(f"bad chunk size {size.decode('latin-1')!r}")
+            if int(size, 16) == 0:
+                while self._chunk_line():  # the trailer ends with an empty line
+                    pass
+                return
+            yield from self._body_bytes(int(size, 16))
+            if self._chunk_line():
+                raise BadChunk("chunk longer than its size")
+
+    def _chunk_line(self) -> bytes:
+        line = self.rfile.readline(MAX_CHUNK_LINE + 1)
+        if len(line) > MAX_CHUNK_LINE:
+            raise BadChunk(f"chunk line over {MAX_CHUNK_LINE} bytes")
+        if not line.endswith(b"\n"):
+            raise ConnectionError("body ended in a chunk line")
+        return line.rstrip(b"\r\n")
 
     def _reply(
         self,
@@ -211,6 +282,7 @@ class _Handler(BaseHTTPRequestHandler):
         reason: str = "",
         *,
         body: bytes | None = None,
+        content_type: str = "",
         with_body: bool = True,
     ) -> None:
         if body is None:
@@ -218,10 +290,13 @@ class _Handler(BaseHTTPRequestHandler):
         if status == HTTPStatus.NO_CONTENT:
             body = b""
         self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
         if status != HTTPStatus.NO_CONTENT:
             self.send_header("Content-Length", str(len(body)))
         if status >= 400:
             self.close_connection = True
+        if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
         if with_body:

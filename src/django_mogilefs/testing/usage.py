@@ -17,7 +17,6 @@ Standard library only, so it also runs as a script:
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import threading
@@ -44,23 +43,35 @@ def mount_device(path: Path) -> str:
     return device
 
 
-def usage_text(path: Path) -> str:
-    """The usage file's content for the device directory ``path``."""
+def usage_text(path: Path, now: int | None = None) -> str:
+    """The usage file's content for the device directory ``path`` at ``now`` (Unix
+    time; default: the clock's).
+
+    The numbers are the ones mogstored's ``[diskusage]`` derives from ``df -P -l -k``
+    (DiskUsage.pm): ``used`` and ``available`` as df prints them (KiB, rounded up),
+    ``use`` as df's Capacity (from the block counts, rounded up) and ``total`` = used +
+    available, so the blocks reserved for root are not counted.
+    """
     st = os.statvfs(path)
-    total = st.f_blocks * st.f_frsize // 1024
-    used = (st.f_blocks - st.f_bfree) * st.f_frsize // 1024
-    available = st.f_bavail * st.f_frsize // 1024
-    use = math.ceil(100 * used / (used + available)) if used + available else 0
+    used_blocks = st.f_blocks - st.f_bfree
+    used = _ceil_div(used_blocks * st.f_frsize, 1024)
+    available = _ceil_div(st.f_bavail * st.f_frsize, 1024)
+    seen = used_blocks + st.f_bavail
+    use = _ceil_div(100 * used_blocks, seen) if seen else 0
     values = {
         "available": available,
         "device": mount_device(path),
         "disk": str(path),
-        "time": int(time.time()),
-        "total": total,
+        "time": int(time.time()) if now is None else now,
+        "total": used + available,
         "use": f"{use}%",
         "used": used,
     }
     return "".join(f"{key}: {values[key]}\n" for key in sorted(values))
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 def write_usage(docroot: Path, devid: int) -> None:
