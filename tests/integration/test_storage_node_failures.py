@@ -14,11 +14,10 @@ from __future__ import annotations
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from django_mogilefs.testing.cluster import MogileCluster, start_fake_cluster
+from django_mogilefs.testing.cluster import MogileCluster
 from django_mogilefs.testing.faketracker.client import TrackerClient
 
 from integration.nodecontrol import frozen
@@ -27,15 +26,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MogileCluster]:
-    with start_fake_cluster(
-        Path(tmp_path_factory.mktemp("node-failures")),
-        nodes="perlbal",
-        monitor_interval=0.5,
-        test_write_interval=1.0,
-        http_timeout=1.0,
-    ) as cluster:
-        yield cluster
+def cluster(make_fake_cluster: Callable[..., MogileCluster]) -> MogileCluster:
+    """A cluster of the module's own: its tests stop and freeze its nodes."""
+    return make_fake_cluster(http_timeout=1.0)
 
 
 def offered(client: TrackerClient, domain: str) -> set[str]:
