@@ -19,6 +19,7 @@ import pytest
 import requests
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.exceptions import KeyExistsError, UnknownKeyError
+from unit.stubs import closed_port
 
 pytestmark = pytest.mark.integration
 
@@ -142,11 +143,7 @@ def test_storing_again_replaces_the_key_with_a_new_fid(client, prefix):
 
 
 def test_a_dead_tracker_in_the_list_is_skipped(mogile_cluster, prefix):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    dead = closed_port()
     client = MogileFSClient([dead, *mogile_cluster.trackers], mogile_cluster.domain)
     for i in range(4):
         client.store(f"{prefix}f{i}", b"x", cls="thumb")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django_mogilefs.testing import free_port
 from django_mogilefs.testing.cluster import CLASSES, MogileCluster
 from django_mogilefs.testing.faketracker.client import TrackerClient
 from ownenv import own_environ
@@ -158,9 +158,7 @@ def test_failed_close_removes_the_upload_from_the_node(
 
 
 def test_faketracker_runs_from_the_command_line(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port(("127.0.0.1",))
     env = own_environ()
     proc = subprocess.Popen(
         [

@@ -13,7 +13,6 @@ import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django_mogilefs.testing import free_port
 from static import compose_file
 
 try:
@@ -135,12 +135,6 @@ class MariaDB:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _die_with_parent() -> None:
     """In the child, before exec: SIGTERM when pytest dies, so no server outlives a kill -9."""
     with contextlib.suppress(OSError, AttributeError):
@@ -205,7 +199,7 @@ def run_mariadb(workdir: Path, sockdir: Path, binaries: Binaries) -> Iterator[Ma
 
     for attempt in range(START_ATTEMPTS):
         server = MariaDB(
-            port=_free_port(),
+            port=free_port(),
             socket=sockdir / "mysqld.sock",
             error_log=workdir / f"error-{attempt}.log",
             client=binaries.client,

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
 
 from django_mogilefs.client import MogileFSClient
+from django_mogilefs.testing import free_port
 
 Answer = Callable[[str, dict[str, str]], bytes | None]
 
@@ -180,9 +181,7 @@ class ScriptedPort:
 
 def closed_port() -> str:
     """An address where nothing listens (connection refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
+    return f"127.0.0.1:{free_port(('127.0.0.1',))}"
 
 
 def ok(**args: object) -> bytes:
