@@ -1,4 +1,4 @@
-"""Reading compose.yaml the way `docker compose` would (compose_yaml), for the static checks."""
+"""Reading compose.yaml the way `docker compose` would (compose_yaml), for the tests."""
 
 from __future__ import annotations
 

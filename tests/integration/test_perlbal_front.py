@@ -25,11 +25,10 @@ from pathlib import Path
 import pytest
 from django_mogilefs.testing import free_port
 from ownenv import own_environ
-
-from . import compose_file as cf
+from static import compose_file as cf
 
 pytestmark = [
-    pytest.mark.static,
+    pytest.mark.integration,
     pytest.mark.skipif(not shutil.which("perlbal"), reason="needs Debian's perlbal package"),
 ]
 

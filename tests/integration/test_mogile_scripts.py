@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 from django_mogilefs.testing import free_port
 from ownenv import own_environ
+from static import compose_file as cf
 
-from . import compose_file as cf
-
-pytestmark = pytest.mark.static
+pytestmark = pytest.mark.integration
 
 ENTRYPOINT = cf.ROOT / "mogile" / "entrypoint"
 HEALTHCHECK = cf.ROOT / "mogile" / "healthcheck"
