@@ -14,9 +14,10 @@ import requests
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.exceptions import UnknownKeyError
 from siteclient import AvatarLinks, SiteClient
+from waiting import wait_until
 
 from e2e import images
-from e2e.conftest import PASSWORD, REPLICATION_DEADLINE, new_username, wait_until
+from e2e.conftest import PASSWORD, REPLICATION_DEADLINE, new_username
 
 if TYPE_CHECKING:
     from e2e.conftest import Target

@@ -19,9 +19,10 @@ import time
 
 import pytest
 from django_mogilefs.tracker import parse_trackers, resolve_all
+from waiting import wait_until
 
 from e2e import images
-from e2e.conftest import PASSWORD, Target, new_username, run_hook, wait_until
+from e2e.conftest import PASSWORD, Target, new_username, run_hook
 from e2e.flows import Load, store_avatars, upload
 
 pytestmark = pytest.mark.e2e

@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from waiting import wait_until
 
 from e2e import images
-from e2e.conftest import PASSWORD, Target, new_username, wait_until
+from e2e.conftest import PASSWORD, Target, new_username
 from e2e.flows import Load, upload
 
 pytestmark = pytest.mark.e2e
