@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -150,3 +151,19 @@ class Load:
 
     def __repr__(self) -> str:
         return f"{self.name}: {self.done} done, slowest {self.slowest[0]:.1f}s (#{self.slowest[1]})"
+
+
+@contextlib.contextmanager
+def loads_running(loads: list[Load]) -> Iterator[list[Load]]:
+    """``loads`` run for the ``with`` block, then stop; none of their steps may have failed."""
+    for load in loads:
+        load.thread.start()
+    try:
+        yield loads
+    finally:
+        for load in loads:
+            load.stop.set()
+        for load in loads:
+            load.thread.join(60)
+    failures = [f for load in loads for f in load.failures]
+    assert failures == [], f"{len(failures)} failed: {failures[:5]}; {loads}"

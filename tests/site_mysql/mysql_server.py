@@ -135,6 +135,21 @@ class MariaDB:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def _run_or_fail(
+    what: str, argv: list[str], timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to its end; if it fails, fail the test with what it printed."""
+    result = subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"{what} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}",
+            pytrace=False,
+        )
+    return result
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: SIGTERM when pytest dies, so no server outlives a kill -9."""
     with contextlib.suppress(OSError, AttributeError):
@@ -177,7 +192,8 @@ def run_mariadb(workdir: Path, sockdir: Path, binaries: Binaries) -> Iterator[Ma
     datadir = workdir / "data"
     # mariadbd refuses to run as root unless told to; as anyone else it is that user.
     as_user = ["--user=root"] if os.geteuid() == 0 else []
-    install = subprocess.run(
+    _run_or_fail(
+        "mariadb-install-db",
         [
             binaries.install_db,
             "--no-defaults",
@@ -187,15 +203,8 @@ def run_mariadb(workdir: Path, sockdir: Path, binaries: Binaries) -> Iterator[Ma
             "--skip-name-resolve",
             *as_user,
         ],
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
-    if install.returncode != 0:
-        pytest.fail(
-            f"mariadb-install-db failed:\n{install.stdout}\n{install.stderr}", pytrace=False
-        )
 
     for attempt in range(START_ATTEMPTS):
         server = MariaDB(
@@ -289,8 +298,10 @@ def run_initdb(server: MariaDB, secrets: dict[str, Path]) -> InitDB:
         cursor.execute("DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1'")
     server.root_password = root_password
 
-    result = subprocess.run(
+    result = _run_or_fail(
+        "mysql/initdb.d",
         ["bash", str(INITDB_SHIM), str(INITDB_DIR)],
+        timeout=60,
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
@@ -298,16 +309,7 @@ def run_initdb(server: MariaDB, secrets: dict[str, Path]) -> InitDB:
             "MYSQL_CLIENT": server.client,
             **env,
         },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
-    if result.returncode != 0:
-        pytest.fail(
-            f"mysql/initdb.d failed ({result.returncode}):\n{result.stdout}\n{result.stderr}",
-            pytrace=False,
-        )
     return InitDB(
         server=server,
         tracker=Account(
