@@ -5,8 +5,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -44,13 +42,7 @@ def long_running() -> list[str]:
 
 @pytest.mark.parametrize("name", ["compose.yaml", "compose.prod.example.yaml"])
 def test_compose_files_validate_against_the_compose_spec(name: str) -> None:
-    checker = Path(sys.executable).with_name("check-jsonschema")
-    result = subprocess.run(
-        [str(checker), "--builtin-schema", "vendor.compose-spec", str(cf.ROOT / name)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cf.check_schema("vendor.compose-spec", cf.ROOT / name)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
