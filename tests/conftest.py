@@ -5,12 +5,18 @@
 and ``thumb``) and starts nothing. Otherwise it starts three real Perlbal storage nodes on
 127.0.0.1..3 (on a free port, so a dev stack on 7500 does not matter) and the fake tracker
 (``django_mogilefs.testing``), bootstraps domain ``testdom``, and stops it all at the end.
+
+``make_fake_cluster(**options)`` starts such a fake cluster for one test module alone
+(stopped when the module ends), for the tests that stop its trackers or nodes:
+``options`` are what differs (``trackers=2``, intervals, ``bootstrap=False``...).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django_mogilefs.testing.cluster import (
@@ -22,6 +28,13 @@ from django_mogilefs.testing.cluster import (
 from django_mogilefs.testing.faketracker.client import TrackerClient
 
 FAKE_DOMAIN = "testdom"
+# Real Perlbal storage nodes; a monitor that finds them writeable within about a second.
+FAKE_CLUSTER: dict[str, Any] = {
+    "nodes": "perlbal",
+    "domain": FAKE_DOMAIN,
+    "monitor_interval": 0.5,
+    "test_write_interval": 1.0,
+}
 
 
 @pytest.fixture(scope="session")
@@ -38,14 +51,23 @@ def mogile_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MogileC
             pytest.fail(f"MOGILEFS_TRACKERS={trackers}: {exc}", pytrace=False)
         yield cluster
         return
-    with start_fake_cluster(
-        tmp_path_factory.mktemp("mogile-cluster"),
-        nodes="perlbal",
-        domain=FAKE_DOMAIN,
-        monitor_interval=0.5,
-        test_write_interval=1.0,
-    ) as cluster:
+    with start_fake_cluster(tmp_path_factory.mktemp("mogile-cluster"), **FAKE_CLUSTER) as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="module")
+def make_fake_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., MogileCluster]]:
+    """Start a fake cluster like ``mogile_cluster``'s but for this module alone, with
+    ``options`` of ``start_fake_cluster`` over its defaults; all stop when the module ends."""
+    with contextlib.ExitStack() as started:
+
+        def make(**options: Any) -> MogileCluster:
+            root = tmp_path_factory.mktemp("fake-cluster")
+            return started.enter_context(start_fake_cluster(root, **{**FAKE_CLUSTER, **options}))
+
+        yield make
 
 
 @pytest.fixture

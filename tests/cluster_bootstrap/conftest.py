@@ -1,4 +1,5 @@
-"""An empty fake tracker with three real Perlbal storage nodes, one per test."""
+"""An empty fake tracker with three real Perlbal storage nodes, one per test: each test
+bootstraps it its own way (or marks a device dead), so no two can share one."""
 
 from __future__ import annotations
 

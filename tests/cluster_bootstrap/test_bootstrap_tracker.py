@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import subprocess
 import sys
 import threading
@@ -200,9 +199,7 @@ def test_waiting_gives_up_and_says_which_device_is_not_ready(
 
 
 def test_an_unreachable_tracker_is_a_clear_error(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port(("127.0.0.1",))
     out, err = io.StringIO(), io.StringIO()
     code = bootstrap.main(["--trackers", f"127.0.0.1:{port}", "--wait", "2"], {}, out, err)
     assert code == 1

@@ -54,11 +54,11 @@ import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
-from django_mogilefs.testing.cluster import MogileCluster, start_fake_cluster
+from django_mogilefs.testing.cluster import MogileCluster
+from django_mogilefs.testing.faketracker import TrackerConfig
 from django_mogilefs.testing.faketracker.client import TrackerClient, parse_reply
 
 from conformance import transcript
@@ -333,22 +333,19 @@ def get(url: str) -> tuple[int, bytes]:
 
 
 @pytest.fixture(scope="module")
-def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replay]:
+def replay(make_fake_cluster: Callable[..., MogileCluster]) -> Iterator[Replay]:
     # test_write_interval=60: the transcript's readonly device still shows the
     # observed_state of its last test write (done within mogilefsd's 15 s window);
-    # widened so a slow run cannot straddle a new test write.
-    cluster = start_fake_cluster(
-        Path(tmp_path_factory.mktemp("transcript")),
-        nodes="perlbal",
-        bootstrap=False,
-        test_write_interval=60.0,
+    # widened so a slow run cannot straddle a new test write. The monitor keeps the
+    # tracker's own interval, and the transcript creates its domain itself.
+    cluster = make_fake_cluster(
+        bootstrap=False, monitor_interval=TrackerConfig.monitor_interval, test_write_interval=60.0
     )
     replayer = Replay(cluster)
     try:
         yield replayer
     finally:
         replayer.close()
-        cluster.close()
 
 
 def test_transcript_is_fully_parsed() -> None:

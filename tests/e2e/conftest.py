@@ -49,9 +49,8 @@ import secrets
 import shlex
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -193,20 +192,6 @@ def run_hook(command: str, timeout: float = 300) -> subprocess.CompletedProcess[
             pytrace=False,
         )
     return result
-
-
-def wait_until(
-    what: str, check: Callable[[], object], deadline: float, interval: float = 0.25
-) -> object:
-    """Poll ``check`` until it returns something true (returned); fail after ``deadline``."""
-    end = time.monotonic() + deadline
-    while True:
-        last = check()
-        if last:
-            return last
-        if time.monotonic() > end:
-            pytest.fail(f"{what}: still not the case after {deadline:g}s (last: {last!r})")
-        time.sleep(interval)
 
 
 def _external_target() -> Target:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -14,9 +15,10 @@ import requests
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.exceptions import UnknownKeyError
 from siteclient import AvatarLinks, SiteClient
+from waiting import wait_until
 
 from e2e import images
-from e2e.conftest import PASSWORD, REPLICATION_DEADLINE, new_username, wait_until
+from e2e.conftest import PASSWORD, REPLICATION_DEADLINE, new_username
 
 if TYPE_CHECKING:
     from e2e.conftest import Target
@@ -149,3 +151,19 @@ class Load:
 
     def __repr__(self) -> str:
         return f"{self.name}: {self.done} done, slowest {self.slowest[0]:.1f}s (#{self.slowest[1]})"
+
+
+@contextlib.contextmanager
+def loads_running(loads: list[Load]) -> Iterator[list[Load]]:
+    """``loads`` run for the ``with`` block, then stop; none of their steps may have failed."""
+    for load in loads:
+        load.thread.start()
+    try:
+        yield loads
+    finally:
+        for load in loads:
+            load.stop.set()
+        for load in loads:
+            load.thread.join(60)
+    failures = [f for load in loads for f in load.failures]
+    assert failures == [], f"{len(failures)} failed: {failures[:5]}; {loads}"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from waiting import wait_until
 
 from e2e import images
-from e2e.conftest import REPLICATION_DEADLINE, Target, wait_until
+from e2e.conftest import REPLICATION_DEADLINE, Target
 from e2e.flows import key_unknown, serve_counts, served, tracker_bytes, upload
 
 pytestmark = pytest.mark.e2e

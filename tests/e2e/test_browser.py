@@ -123,6 +123,13 @@ def log_in(page, username: str, password: str, then: str) -> None:
     page.wait_for_url(f"**{then}")
 
 
+def assert_logged_out(page, target: Target) -> None:
+    """A log out lands on the home page, which says so and offers to log in again."""
+    page.wait_for_url(target.site_url + "/")
+    assert page.locator(".messages").inner_text() == LOGGED_OUT
+    assert page.locator("header.top nav").get_by_text("Log in").is_visible()
+
+
 def rendered_size(page, selector: str) -> tuple[int, int]:
     """The decoded size of an ``<img>``, once the browser has finished loading it."""
     image = page.locator(selector)
@@ -183,9 +190,7 @@ def test_sign_up_and_upload_in_a_browser(target: Target, browser, shots: Path):
         # Logging out from the navigation's button says so on the page it lands on.
         page.go_back()
         page.click("header.top nav button:text('Log out')")
-        page.wait_for_url(target.site_url + "/")
-        assert page.locator(".messages").inner_text() == LOGGED_OUT
-        assert page.locator("header.top nav").get_by_text("Log in").is_visible()
+        assert_logged_out(page, target)
     finally:
         context.close()
 
@@ -263,9 +268,7 @@ def test_phone_width_log_out_and_remove(target: Target, browser, shots: Path):
         page.goto("/accounts/logout/")
         assert page.locator("h1").inner_text() == "Log out"
         page.click("main form button[type=submit]")
-        page.wait_for_url(target.site_url + "/")
-        assert page.locator(".messages").inner_text() == LOGGED_OUT
-        assert page.locator("header.top nav").get_by_text("Log in").is_visible()
+        assert_logged_out(page, target)
     finally:
         context.close()
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from waiting import wait_until
 
-from e2e.conftest import REPLICATION_DEADLINE, Target, run_hook, wait_until
+from e2e.conftest import REPLICATION_DEADLINE, Target, run_hook
 from e2e.flows import devices_of, hosts_of, served, store_avatars
 
 pytestmark = pytest.mark.e2e

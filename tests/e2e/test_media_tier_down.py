@@ -11,9 +11,10 @@ import time
 
 import pytest
 import requests
+from waiting import wait_until
 
 from e2e import images
-from e2e.conftest import Target, wait_until
+from e2e.conftest import Target
 from e2e.flows import serve_counts, served, upload
 
 pytestmark = pytest.mark.e2e

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 import clusterctl
 import pytest
 from django_mogilefs.cluster import ClusterAdmin
+from waiting import wait_until
 
-from e2e.conftest import MONITOR_DEADLINE, REPLICATION_DEADLINE, Target, wait_until
+from e2e.conftest import MONITOR_DEADLINE, REPLICATION_DEADLINE, Target
 from e2e.flows import Stored, devices_of, served, store_avatars
 
 pytestmark = pytest.mark.e2e

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pytest
 from django_mogilefs.cluster import avoided_by_trackers
+from waiting import wait_until
 
 from e2e import images
 from e2e.conftest import (
@@ -24,7 +25,6 @@ from e2e.conftest import (
     REPLICATION_DEADLINE,
     Target,
     new_username,
-    wait_until,
 )
 from e2e.flows import failed_gets, served, upload
 

@@ -18,12 +18,12 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from django_mogilefs.cluster import avoided_by_trackers
 from django_mogilefs.testing.cluster import MogileCluster
+from waiting import wait_until
 
 STOP, START = "E2E_STORAGE_NODE_STOP", "E2E_STORAGE_NODE_START"
 # Freeze a node so that it stops answering without refusing (docker pause, kill -STOP).
@@ -98,17 +98,8 @@ class NodeControl:
                 freeze, thaw = self.freeze_hooks
                 subprocess.run(freeze, shell=True, check=True, timeout=HOOK_TIMEOUT)
                 stack.callback(subprocess.run, thaw, shell=True, check=True, timeout=HOOK_TIMEOUT)
-            end = time.monotonic() + self.deadline
-            while not (down := self.avoided()):
-                if time.monotonic() > end:
-                    raise AssertionError(f"{self.deadline:g}s frozen, a tracker uses every device")
-                time.sleep(0.25)
-            yield down
-        end = time.monotonic() + self.deadline
-        while self.avoided_by_a_tracker():
-            if time.monotonic() > end:
-                raise AssertionError(f"{self.deadline:g}s after thawing, a device is still avoided")
-            time.sleep(0.25)
+            yield wait_until("the frozen node's devices avoided", self.avoided, self.deadline)
+        self._wait_all_used("thawing")
 
     def stop(self) -> set[int]:
         """Stop one node and wait until the tracker stops using it; its devices' ids."""
@@ -118,14 +109,7 @@ class NodeControl:
             self.cluster.stop_node(node.name)
             return set(node.devids)
         subprocess.run(self.hooks[0], shell=True, check=True, timeout=HOOK_TIMEOUT)
-        end = time.monotonic() + self.deadline
-        while not (down := self.avoided()):
-            if time.monotonic() > end:
-                raise AssertionError(
-                    f"{self.deadline:g}s after {STOP}, the tracker uses every device"
-                )
-            time.sleep(0.25)
-        return down
+        return wait_until(f"after {STOP}, the node's devices avoided", self.avoided, self.deadline)
 
     def start(self) -> None:
         """Start the node again and wait until the tracker uses every alive device."""
@@ -133,11 +117,14 @@ class NodeControl:
             self.cluster.start_node(FAKE_NODE)
             return
         subprocess.run(self.hooks[1], shell=True, check=True, timeout=HOOK_TIMEOUT)
-        end = time.monotonic() + self.deadline
-        while self.avoided_by_a_tracker():
-            if time.monotonic() > end:
-                raise AssertionError(f"{self.deadline:g}s after {START}, a device is still avoided")
-            time.sleep(0.25)
+        self._wait_all_used(START)
+
+    def _wait_all_used(self, after: str) -> None:
+        wait_until(
+            f"after {after}, every device used by every tracker",
+            lambda: not self.avoided_by_a_tracker(),
+            self.deadline,
+        )
 
     def avoided(self) -> set[int]:
         """The alive devices no tracker uses (each has its own monitor, so one may avoid

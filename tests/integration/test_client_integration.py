@@ -12,13 +12,14 @@ import contextlib
 import hashlib
 import io
 import os
-import time
 import uuid
 
 import pytest
 import requests
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.exceptions import KeyExistsError, UnknownKeyError
+from unit.stubs import closed_port
+from waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -42,15 +43,6 @@ def prefix(client):
             client.delete(key)
 
 
-def wait_for(predicate, deadline=REPLICATION_DEADLINE, interval=0.25):
-    end = time.monotonic() + deadline
-    while True:
-        value = predicate()
-        if value or time.monotonic() > end:
-            return value
-        time.sleep(interval)
-
-
 def fetch(url: str) -> bytes:
     response = requests.get(url, timeout=10)
     assert response.status_code == 200, url
@@ -69,7 +61,11 @@ def test_store_then_every_path_holds_the_same_bytes(client, prefix):
 def test_avatar_reaches_three_copies_and_thumb_stays_at_one(client, prefix):
     client.store(prefix + "a.jpg", b"avatar bytes", cls="avatar")
     client.store(prefix + "t.jpg", b"thumb bytes", cls="thumb")
-    info = wait_for(lambda: (i := client.file_info(prefix + "a.jpg")).devcount >= 3 and i)
+    info = wait_until(
+        "3 copies of the avatar",
+        lambda: (i := client.file_info(prefix + "a.jpg")).devcount >= 3 and i,
+        REPLICATION_DEADLINE,
+    )
     assert info and info.devcount == 3 and info.cls == "avatar"
     assert len(set(client.file_info(prefix + "a.jpg", devices=True).devids)) == 3
     thumb = client.file_info(prefix + "t.jpg", devices=True)
@@ -119,7 +115,11 @@ def test_rename_refuses_to_overwrite_and_delete_removes(client, prefix):
         client.get_paths(b)
     with pytest.raises(UnknownKeyError):
         client.delete(b)
-    gone = wait_for(lambda: all(requests.get(p, timeout=5).status_code == 404 for p in old_paths))
+    gone = wait_until(
+        "the deleted file's copies gone",
+        lambda: all(requests.get(p, timeout=5).status_code == 404 for p in old_paths),
+        REPLICATION_DEADLINE,
+    )
     assert gone, "the storage nodes still serve a deleted file"
 
 
@@ -127,7 +127,11 @@ def test_update_class_re_replicates(client, prefix):
     key = prefix + "promote.jpg"
     client.store(key, b"promote me", cls="thumb")
     client.update_class(key, "avatar")
-    info = wait_for(lambda: (i := client.file_info(key)).devcount >= 3 and i)
+    info = wait_until(
+        "3 copies after update_class",
+        lambda: (i := client.file_info(key)).devcount >= 3 and i,
+        REPLICATION_DEADLINE,
+    )
     assert info and info.cls == "avatar"
 
 
@@ -142,11 +146,7 @@ def test_storing_again_replaces_the_key_with_a_new_fid(client, prefix):
 
 
 def test_a_dead_tracker_in_the_list_is_skipped(mogile_cluster, prefix):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"127.0.0.1:{s.getsockname()[1]}"
+    dead = closed_port()
     client = MogileFSClient([dead, *mogile_cluster.trackers], mogile_cluster.domain)
     for i in range(4):
         client.store(f"{prefix}f{i}", b"x", cls="thumb")

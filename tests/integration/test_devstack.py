@@ -16,6 +16,7 @@ from compose_yaml import ROOT
 from ownenv import own_environ
 from PIL import Image
 from siteclient import SiteClient
+from waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -88,15 +89,6 @@ def pid_of(var: Path, service: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def wait(what: str, check, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not after {timeout:g}s")
-        time.sleep(0.25)
-    return result
-
-
 def test_a_restart_keeps_the_data_dev_reset_empties_it(tmp_path: Path) -> None:
     var, data = tmp_path / "dev", picture()
     with Up(var) as up:
@@ -148,9 +140,11 @@ def test_status_when_stopped_and_a_killed_service_is_restarted(tmp_path: Path) -
     with Up(var) as up:
         before = pid_of(var, "app")
         os.kill(before, signal.SIGKILL)
-        after = wait("app running again", lambda: (p := pid_of(var, "app")) != before and p)
+        after = wait_until(
+            "app running again", lambda: (p := pid_of(var, "app")) != before and p, 60
+        )
         assert after != before
-        assert wait("the site answers", lambda: SiteClient(up.url).get("/healthz").ok)
+        assert wait_until("the site answers", lambda: SiteClient(up.url).get("/healthz").ok, 60)
         log = (var / "logs" / "supervisord.log").read_text()
         assert "exited: app (terminated by SIGKILL; not expected)" in log
 
@@ -159,7 +153,9 @@ def test_status_when_stopped_and_a_killed_service_is_restarted(tmp_path: Path) -
         assert re.search(r"^  mogstored2 +STOPPED", dev(var, "status").stdout, re.M)
         assert dev(var, "status").returncode == 1  # not everything runs
         assert dev(var, "start", "mogstored2").returncode == 0
-        assert pid_of(var, "mogstored2") or wait("mogstored2", lambda: pid_of(var, "mogstored2"))
+        assert pid_of(var, "mogstored2") or wait_until(
+            "mogstored2", lambda: pid_of(var, "mogstored2"), 60
+        )
         unknown = dev(var, "stop", "mogstored9")
         assert unknown.returncode == 1 and "no service 'mogstored9'" in unknown.stderr
         said = up.ctrl_c()

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
+from django_mogilefs.testing import free_port
 from django_mogilefs.testing.cluster import CLASSES, MogileCluster
 from django_mogilefs.testing.faketracker.client import TrackerClient
 from ownenv import own_environ
+from waiting import wait_until
 
 from integration.nodecontrol import NodeControl, NodeControlUnavailable
 
@@ -25,17 +25,6 @@ REPLICATION_DEADLINE = float(os.environ.get("MOGILEFS_REPLICATION_DEADLINE", "60
 DEV_IN_PATH = re.compile(r"/dev(\d+)/")
 # The console script django-mogilefs installs beside this Python.
 FAKETRACKER = Path(sys.executable).with_name("mogilefs-faketracker")
-
-
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def store(client: TrackerClient, domain: str, key: str, body: bytes, cls: str) -> str:
@@ -101,10 +90,11 @@ def test_a_stopped_node_is_skipped_and_comes_back(
     copies = classes(tracker_client, domain)["avatar"]
     store(tracker_client, domain, key, b"avatar bytes", "avatar")
     try:
-        wait_for(
+        wait_until(
+            f"{copies} copies",
             lambda: len(path_devids(tracker_client, domain, key)) == copies,
-            timeout=REPLICATION_DEADLINE,
-            what=f"{copies} copies",
+            REPLICATION_DEADLINE,
+            interval=0.1,
         )
         before = set(path_devids(tracker_client, domain, key))
         down = node_control.stop()
@@ -154,13 +144,11 @@ def test_failed_close_removes_the_upload_from_the_node(
             return exc.code == 404
         return False
 
-    wait_for(gone, what="the rejected upload to be deleted")
+    wait_until("the rejected upload deleted", gone, 10, interval=0.1)
 
 
 def test_faketracker_runs_from_the_command_line(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port(("127.0.0.1",))
     env = own_environ()
     proc = subprocess.Popen(
         [
@@ -185,7 +173,7 @@ def test_faketracker_runs_from_the_command_line(tmp_path: Path) -> None:
             except OSError:
                 return None
 
-        client = wait_for(connect, what="the fake tracker to listen")
+        client = wait_until("the fake tracker listening", connect, 10, interval=0.1)
         with client:
             assert client.request("noop") == "OK "
             assert client.call("create_domain", domain="clidom").args == {"domain": "clidom"}

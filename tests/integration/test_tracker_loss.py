@@ -9,28 +9,21 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.cluster import ClusterAdmin
 from django_mogilefs.exceptions import UnknownKeyError
-from django_mogilefs.testing.cluster import MogileCluster, start_fake_cluster
+from django_mogilefs.testing.cluster import MogileCluster
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MogileCluster]:
-    with start_fake_cluster(
-        Path(tmp_path_factory.mktemp("tracker-pair")),
-        nodes="perlbal",
-        trackers=2,
-        monitor_interval=0.5,
-        test_write_interval=1.0,
-    ) as cluster:
-        yield cluster
+def pair(make_fake_cluster: Callable[..., MogileCluster]) -> MogileCluster:
+    """Two fake trackers of the module's own: its tests stop them."""
+    return make_fake_cluster(trackers=2)
 
 
 @pytest.fixture

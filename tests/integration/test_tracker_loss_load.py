@@ -20,13 +20,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from django_mogilefs.client import MogileFSClient
-from django_mogilefs.testing.cluster import MogileCluster, start_fake_cluster
+from django_mogilefs.testing.cluster import MogileCluster
 from django_mogilefs.tracker import parse_trackers
 
 pytestmark = pytest.mark.integration
@@ -37,7 +36,7 @@ SECONDS = float(os.environ.get("LOAD_SECONDS", "10"))
 
 @pytest.fixture(scope="module")
 def two_trackers(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, make_fake_cluster: Callable[..., MogileCluster]
 ) -> Iterator[MogileCluster]:
     if os.environ.get("MOGILEFS_TRACKERS", "").strip():
         real: MogileCluster = request.getfixturevalue("mogile_cluster")
@@ -45,14 +44,7 @@ def two_trackers(
             pytest.skip("MOGILEFS_TRACKERS names one tracker; losing one needs two")
         yield real
         return
-    with start_fake_cluster(
-        Path(tmp_path_factory.mktemp("load-pair")),
-        nodes="perlbal",
-        trackers=2,
-        monitor_interval=0.5,
-        test_write_interval=1.0,
-    ) as cluster:
-        yield cluster
+    yield make_fake_cluster(trackers=2)
 
 
 def stop_tracker(hostport: str) -> None:

@@ -11,19 +11,18 @@ This folder has no ``__init__.py`` on purpose: as a package it would be named
 
 from __future__ import annotations
 
+import copy
 import io
 import struct
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
 from django.core.cache import caches
-from django.core.files.storage import InMemoryStorage, Storage, storages
+from django.core.files.storage import InMemoryStorage, storages
+from memory_storages import STORAGES, walk
 from PIL import Image
-
-MEMORY = "django.core.files.storage.InMemoryStorage"
 
 
 @dataclass
@@ -36,23 +35,10 @@ class MemoryStorages:
         return set(walk(self.avatars)) | set(walk(self.thumbs))
 
 
-def walk(storage: Storage, path: str = "") -> Iterator[str]:
-    dirs, files = storage.listdir(path)
-    for name in files:
-        yield f"{path}/{name}" if path else name
-    for d in dirs:
-        yield from walk(storage, f"{path}/{d}" if path else d)
-
-
 @pytest.fixture(autouse=True)
 def memory_storages(settings) -> MemoryStorages:
     """InMemoryStorage for every alias; the site reaches it through ``storages[alias]``."""
-    settings.STORAGES = {
-        "default": {"BACKEND": MEMORY},
-        "avatars": {"BACKEND": MEMORY, "OPTIONS": {"base_url": "/media/"}},
-        "thumbs": {"BACKEND": MEMORY, "OPTIONS": {"base_url": "/media/"}},
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
+    settings.STORAGES = copy.deepcopy(STORAGES)  # a test may change its copy
     return MemoryStorages(avatars=storages["avatars"], thumbs=storages["thumbs"])
 
 

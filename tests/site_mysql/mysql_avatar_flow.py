@@ -18,19 +18,12 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import django
+from memory_storages import STORAGES, walk
 
-MEMORY = "django.core.files.storage.InMemoryStorage"
-STORAGES = {
-    "default": {"BACKEND": MEMORY},
-    "avatars": {"BACKEND": MEMORY, "OPTIONS": {"base_url": "/media/"}},
-    "thumbs": {"BACKEND": MEMORY, "OPTIONS": {"base_url": "/media/"}},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
 AVATAR_FIELDS = (
     "id",
     "user_id",
@@ -53,14 +46,6 @@ def image_bytes(fmt: str, size: tuple[int, int]) -> bytes:
     out = io.BytesIO()
     im.save(out, fmt)
     return out.getvalue()
-
-
-def walk(storage: Any, path: str = "") -> Iterator[str]:
-    dirs, files = storage.listdir(path)
-    for name in files:
-        yield f"{path}/{name}" if path else name
-    for d in dirs:
-        yield from walk(storage, f"{path}/{d}" if path else d)
 
 
 def main(report_path: Path, spec: dict[str, Any]) -> None:

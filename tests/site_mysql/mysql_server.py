@@ -13,7 +13,6 @@ import ctypes
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django_mogilefs.testing import free_port
 from static import compose_file
 
 try:
@@ -135,10 +135,19 @@ class MariaDB:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _run_or_fail(
+    what: str, argv: list[str], timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to its end; if it fails, fail the test with what it printed."""
+    result = subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"{what} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}",
+            pytrace=False,
+        )
+    return result
 
 
 def _die_with_parent() -> None:
@@ -183,7 +192,8 @@ def run_mariadb(workdir: Path, sockdir: Path, binaries: Binaries) -> Iterator[Ma
     datadir = workdir / "data"
     # mariadbd refuses to run as root unless told to; as anyone else it is that user.
     as_user = ["--user=root"] if os.geteuid() == 0 else []
-    install = subprocess.run(
+    _run_or_fail(
+        "mariadb-install-db",
         [
             binaries.install_db,
             "--no-defaults",
@@ -193,19 +203,12 @@ def run_mariadb(workdir: Path, sockdir: Path, binaries: Binaries) -> Iterator[Ma
             "--skip-name-resolve",
             *as_user,
         ],
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
-    if install.returncode != 0:
-        pytest.fail(
-            f"mariadb-install-db failed:\n{install.stdout}\n{install.stderr}", pytrace=False
-        )
 
     for attempt in range(START_ATTEMPTS):
         server = MariaDB(
-            port=_free_port(),
+            port=free_port(),
             socket=sockdir / "mysqld.sock",
             error_log=workdir / f"error-{attempt}.log",
             client=binaries.client,
@@ -295,8 +298,10 @@ def run_initdb(server: MariaDB, secrets: dict[str, Path]) -> InitDB:
         cursor.execute("DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1'")
     server.root_password = root_password
 
-    result = subprocess.run(
+    result = _run_or_fail(
+        "mysql/initdb.d",
         ["bash", str(INITDB_SHIM), str(INITDB_DIR)],
+        timeout=60,
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
@@ -304,16 +309,7 @@ def run_initdb(server: MariaDB, secrets: dict[str, Path]) -> InitDB:
             "MYSQL_CLIENT": server.client,
             **env,
         },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
-    if result.returncode != 0:
-        pytest.fail(
-            f"mysql/initdb.d failed ({result.returncode}):\n{result.stdout}\n{result.stderr}",
-            pytrace=False,
-        )
     return InitDB(
         server=server,
         tracker=Account(

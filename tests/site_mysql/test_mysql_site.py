@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -73,8 +74,9 @@ def site(initdb: InitDB) -> Site:
         DATABASE_URL=database_url,
         DJANGO_SETTINGS_MODULE="avatar_site.settings",  # as in app/Dockerfile
         DJANGO_LOG_LEVEL="WARNING",
-        # mysql_avatar_flow.py, a script in tests/, imports the site (app/ is no package).
-        PYTHONPATH=str(ROOT / "app"),
+        # mysql_avatar_flow.py, a script in tests/, imports the site (app/ is no package)
+        # and the in-memory storages (tests/memory_storages.py).
+        PYTHONPATH=os.pathsep.join([str(ROOT / "app"), str(ROOT / "tests")]),
     )
     migrate = run_site(env, str(MANAGE), "migrate", "--noinput")
     if migrate.returncode != 0:

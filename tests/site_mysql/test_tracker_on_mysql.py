@@ -11,13 +11,12 @@ import contextlib
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
 from django_mogilefs.client import MogileFSClient
-from django_mogilefs.testing.cluster import MogileCluster, start_fake_cluster
+from django_mogilefs.testing.cluster import MogileCluster
 from django_mogilefs.testing.faketracker.schema import SCHEMA_VERSION, TABLES
 from mysql_server import InitDB
 from ownenv import own_environ
@@ -56,16 +55,8 @@ def schema(initdb: InitDB) -> str:
 
 
 @pytest.fixture(scope="module")
-def cluster(schema: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MogileCluster]:
-    with start_fake_cluster(
-        Path(tmp_path_factory.mktemp("mysql-cluster")),
-        domain=f"d{uuid.uuid4().hex[:8]}",
-        trackers=2,
-        database=schema,
-        monitor_interval=0.5,
-        test_write_interval=1.0,
-    ) as cluster:
-        yield cluster
+def cluster(schema: str, make_fake_cluster: Callable[..., MogileCluster]) -> MogileCluster:
+    return make_fake_cluster(domain=f"d{uuid.uuid4().hex[:8]}", trackers=2, database=schema)
 
 
 def test_setup_makes_the_real_tables(initdb: InitDB, schema: str) -> None:

@@ -1,9 +1,12 @@
-"""Reading compose.yaml the way `docker compose` would (compose_yaml), for the static checks."""
+"""Reading compose.yaml the way `docker compose` would (compose_yaml), for the tests."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -30,6 +33,17 @@ __all__ = [
 ]
 # CI's override (COMPOSE_FILE=compose.yaml:.ci/compose.fake-mogile.yaml in .ci/run).
 CI_OVERRIDE = ROOT / ".ci" / "compose.fake-mogile.yaml"
+CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
+
+
+def check_schema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema (installed beside this Python) on ``path``, with its built-in ``schema``."""
+    return subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", schema, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 @cache

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
 
@@ -17,13 +13,7 @@ WORKFLOW = cf.ROOT / ".github" / "workflows" / "e2e.yml"
 
 
 def test_workflow_validates_against_the_github_workflows_schema() -> None:
-    checker = Path(sys.executable).with_name("check-jsonschema")
-    result = subprocess.run(
-        [str(checker), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = cf.check_schema("vendor.github-workflows", WORKFLOW)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -11,8 +11,7 @@ from django.core.files.base import ContentFile
 from django.test import override_settings
 from django_mogilefs.storage import MogileFSStorage
 
-from .stubs import ok
-from .test_client_vs_pymogilefs_bugs import Cluster
+from .stubs import Cluster, ok
 
 LOCMEM = {
     "default": {

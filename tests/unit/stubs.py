@@ -1,5 +1,6 @@
-"""Scripted stand-ins for unit tests: a tracker that answers from a function, and
-storage nodes whose HTTP answers can be made to fail."""
+"""Scripted stand-ins for unit tests: a tracker that answers from a function, storage
+nodes whose HTTP answers can be made to fail, and a cluster of the two (the ``cluster``
+fixture of tests/unit/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from collections.abc import Callable
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
+
+from django_mogilefs.client import MogileFSClient
+from django_mogilefs.testing import free_port
 
 Answer = Callable[[str, dict[str, str]], bytes | None]
 
@@ -177,12 +181,56 @@ class ScriptedPort:
 
 def closed_port() -> str:
     """An address where nothing listens (connection refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{s.getsockname()[1]}"
+    return f"127.0.0.1:{free_port(('127.0.0.1',))}"
 
 
 def ok(**args: object) -> bytes:
     from urllib.parse import urlencode
 
     return ("OK " + urlencode({k: str(v) for k, v in args.items()}) + "\r\n").encode()
+
+
+# get_domains as the real 2.73 tracker answered it (transcript, "classes" section).
+REAL_GET_DOMAINS = (
+    b"OK domain1class2hashtype=NONE&domain1class1name=default&domain1class2mindevcount=1"
+    b"&domain1class2name=thumb&domain1class1hashtype=NONE&domain1class1mindevcount=2"
+    b"&domain1=testdom&domains=1&domain1class1replpolicy=MultipleHosts%28%29"
+    b"&domain1class2replpolicy=MultipleHosts%28%29&domain1class3name=md5class&domain1classes=4"
+    b"&domain1class3hashtype=MD5&domain1class4replpolicy=MultipleHosts%28%29"
+    b"&domain1class3mindevcount=2&domain1class3replpolicy=MultipleHosts%282%29"
+    b"&domain1class4mindevcount=3&domain1class4hashtype=NONE&domain1class4name=avatar\r\n"
+)
+
+
+class Cluster:
+    """A stub tracker in front of one stub node, answering the file commands."""
+
+    def __init__(self, dests=("/dev1/0/000/000/0000000002.fid", "/dev2/0/000/000/0000000002.fid")):
+        self.node = StubNode()
+        self.dests = list(dests)
+        self.paths = [self.node.url(p) for p in self.dests]
+        self.keys = ["avatars/café b.jpg"]
+        self.tracker = StubTracker(self.answer)
+        self.client = MogileFSClient([self.tracker.address], "testdom")
+
+    def answer(self, cmd, args):
+        if cmd == "get_domains":
+            return REAL_GET_DOMAINS
+        if cmd == "create_open":
+            reply = {"fid": 2, "dev_count": len(self.dests)}
+            for i, path in enumerate(self.dests, 1):
+                reply[f"devid_{i}"] = i
+                reply[f"path_{i}"] = self.node.url(path)
+            return ok(**reply)
+        if cmd == "get_paths":
+            return ok(paths=len(self.paths), **{f"path{i}": p for i, p in enumerate(self.paths, 1)})
+        if cmd == "list_keys":
+            if args.get("after"):
+                return b"ERR none_match No+keys+match\r\n"
+            keys = {f"key_{i}": k for i, k in enumerate(self.keys, 1)}
+            return ok(key_count=len(self.keys), next_after=self.keys[-1], **keys)
+        return b"OK \r\n"
+
+    def close(self):
+        self.tracker.close()
+        self.node.close()

@@ -7,17 +7,9 @@ import pytest
 from django_mogilefs.client import MogileFSClient
 from django_mogilefs.exceptions import InvalidKeyError, NoDevicesError, StorageNodeError
 
-from .stubs import StubTracker, ok
-from .test_client_vs_pymogilefs_bugs import Cluster
+from .stubs import Cluster, StubTracker, ok
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def cluster():
-    c = Cluster()
-    yield c
-    c.close()
 
 
 class OneShot(io.RawIOBase):

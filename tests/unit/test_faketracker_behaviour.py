@@ -145,10 +145,16 @@ def test_create_open_rejects_unknown_and_explicit_default_class(fake: Fake) -> N
     assert fake("create_open domain=zz&key=k").code == "unreg_domain"
 
 
-def test_close_without_key_discards_the_upload(fake: Fake) -> None:
+def opened(fake: Fake) -> tuple[dict[str, str], str]:
+    """Key ``k`` opened on the one device of a one-host cluster: the create_open answer,
+    and the create_close that ends it without naming the key."""
     add_hosts(fake, {1: [1]})
     args = fake.ok("create_open domain=d&key=k")
-    close = f"create_close domain=d&fid={args['fid']}&devid=1&path={args['path']}"
+    return args, f"create_close domain=d&fid={args['fid']}&devid=1&path={args['path']}"
+
+
+def test_close_without_key_discards_the_upload(fake: Fake) -> None:
+    args, close = opened(fake)
     assert fake(close).ok
     assert fake(close).code == "no_temp_file"
     fid = int(args["fid"])
@@ -203,9 +209,8 @@ def test_file_debug_of_an_unknown_fid_is_ok(fake: Fake) -> None:
 
 
 def test_checksum_formats(fake: Fake) -> None:
-    add_hosts(fake, {1: [1]})
-    args = fake.ok("create_open domain=d&key=k")
-    close = f"create_close domain=d&fid={args['fid']}&devid=1&path={args['path']}&key=k"
+    args, close = opened(fake)
+    close += "&key=k"
     for bad in (
         "MD5:xyz",
         "MD5:" + "0" * 30,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from django_mogilefs.cluster import HostInfo
-from django_mogilefs.probe import SLOW_FAILURE, Verdict, probe_all, probe_usage
+from django_mogilefs.probe import SLOW_FAILURE, Probe, Verdict, probe_all, probe_usage
 
 from .stubs import ScriptedPort, SilentPort, StubNode, closed_port
 
@@ -30,6 +30,17 @@ def silent() -> Iterator[SilentPort]:
     port = SilentPort()
     yield port
     port.close()
+
+
+def probe_script(script: Callable[[socket.socket], None], timeout: float) -> tuple[Probe, float]:
+    """Probe a node that plays ``script`` on each connection: the probe, and how long it took."""
+    port = ScriptedPort(script)
+    try:
+        started = time.monotonic()
+        probe = probe_usage(f"http://{port.address}/dev1/usage", timeout=timeout)
+        return probe, time.monotonic() - started
+    finally:
+        port.close()
 
 
 def test_a_node_that_serves_its_usage_file_answers(node):
@@ -69,11 +80,7 @@ def test_a_failure_after_half_a_second_counts_as_gone():
         conn.recv(1024)  # read the request, so closing is a clean end, not a reset
         time.sleep(0.6)
 
-    port = ScriptedPort(hang_up_late)
-    try:
-        probe = probe_usage(f"http://{port.address}/dev1/usage", timeout=2.0)
-    finally:
-        port.close()
+    probe, _ = probe_script(hang_up_late, timeout=2.0)
     assert (probe.verdict, probe.detail) == (Verdict.NO_ANSWER, "no HTTP answer")
     assert 0.6 <= probe.seconds < 1.5
 
@@ -85,13 +92,7 @@ def test_a_trickling_node_cannot_stretch_the_deadline():
             conn.sendall(b"X-Slow: 1\r\n")
             time.sleep(0.1)
 
-    port = ScriptedPort(trickle)
-    try:
-        started = time.monotonic()
-        probe = probe_usage(f"http://{port.address}/dev1/usage", timeout=0.6)
-        elapsed = time.monotonic() - started
-    finally:
-        port.close()
+    probe, elapsed = probe_script(trickle, timeout=0.6)
     assert probe.verdict is Verdict.NO_ANSWER
     assert elapsed < 0.9
 
@@ -115,11 +116,7 @@ def test_not_http_and_bad_urls_fail_cleanly():
         conn.recv(1024)
         conn.sendall(b"SSH-2.0-OpenSSH\r\n")
 
-    port = ScriptedPort(garbage)
-    try:
-        probe = probe_usage(f"http://{port.address}/dev1/usage", timeout=1.0)
-    finally:
-        port.close()
+    probe, _ = probe_script(garbage, timeout=1.0)
     assert (probe.verdict, probe.detail) == (Verdict.FAILS, "not an HTTP answer")
     bad = probe_usage("http://127.0.0.1:notaport/dev1/usage", timeout=1.0)
     assert bad.verdict is Verdict.FAILS and bad.detail.startswith("bad URL: ")

@@ -10,13 +10,7 @@ from .storage_stubs import LOCMEM, PERLBAL, SUBCLASS, FileCluster, storages_for,
 from .stubs import closed_port, ok
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def cluster():
-    c = FileCluster()
-    yield c
-    c.close()
+STUB_CLUSTER = FileCluster  # the ``cluster`` fixture (conftest.py)
 
 
 @pytest.fixture

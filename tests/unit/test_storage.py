@@ -12,13 +12,7 @@ from django_mogilefs.storage import MogileFSStorage
 from .storage_stubs import LOCMEM, FileCluster
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def cluster():
-    c = FileCluster()
-    yield c
-    c.close()
+STUB_CLUSTER = FileCluster  # the ``cluster`` fixture (conftest.py)
 
 
 @pytest.fixture

@@ -12,13 +12,7 @@ from .storage_stubs import LOCMEM, FileCluster
 from .stubs import ok
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-def cluster():
-    c = FileCluster()
-    yield c
-    c.close()
+STUB_CLUSTER = FileCluster  # the ``cluster`` fixture (conftest.py)
 
 
 def make_storage(cluster, **options):

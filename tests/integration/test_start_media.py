@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 from django_mogilefs.testing import free_port
 from ownenv import own_environ
+from static import compose_file as cf
 
-from . import compose_file as cf
-
-pytestmark = pytest.mark.static
+pytestmark = pytest.mark.integration
 
 START_MEDIA = cf.ROOT / "app" / "start-media"
 

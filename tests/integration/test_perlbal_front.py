@@ -23,24 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from django_mogilefs.testing import free_port
 from ownenv import own_environ
-
-from . import compose_file as cf
+from static import compose_file as cf
 
 pytestmark = [
-    pytest.mark.static,
+    pytest.mark.integration,
     pytest.mark.skipif(not shutil.which("perlbal"), reason="needs Debian's perlbal package"),
 ]
 
 START = cf.ROOT / "perlbal" / "start"
 BLOB = bytes(range(256)) * 1200  # 300 KB: bigger than one read buffer
 UPLOAD_LIMIT = 1024 * 1024  # the dummy app's REQUEST_MAX_BYTES
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

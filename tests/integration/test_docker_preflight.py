@@ -10,10 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from static import compose_file as cf
 
-from . import compose_file as cf
-
-pytestmark = pytest.mark.static
+pytestmark = pytest.mark.integration
 
 PREFLIGHT = cf.ROOT / "scripts" / "docker-preflight.sh"
 

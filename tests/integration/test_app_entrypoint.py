@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from ownenv import own_environ
 
-pytestmark = pytest.mark.static
+pytestmark = pytest.mark.integration
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "app" / "entrypoint"
 

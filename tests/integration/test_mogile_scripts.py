@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django_mogilefs.testing import free_port
 from ownenv import own_environ
+from static import compose_file as cf
 
-from . import compose_file as cf
-
-pytestmark = pytest.mark.static
+pytestmark = pytest.mark.integration
 
 ENTRYPOINT = cf.ROOT / "mogile" / "entrypoint"
 HEALTHCHECK = cf.ROOT / "mogile" / "healthcheck"
@@ -100,9 +100,7 @@ def test_tracker_needs_exactly_one_password_source(env: dict[str, str]) -> None:
 
 
 def test_tracker_waits_for_the_database_with_a_deadline(env: dict[str, str]) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
+    closed_port = free_port()
     result = run(
         ENTRYPOINT,
         "mogilefsd",
@@ -193,9 +191,7 @@ def test_tracker_healthcheck_sends_noop(reply: bytes, healthy: bool) -> None:
 
 
 def test_tracker_healthcheck_fails_when_nothing_listens() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     result = run(HEALTHCHECK, "mogilefsd", env=own_environ(MOGILEFSD_LISTEN=f":{port}"))
     assert result.returncode != 0
 
