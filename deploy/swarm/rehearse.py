@@ -295,7 +295,7 @@ class Rehearsal:
         run("docker", "create", "--name", e2e, "--network", f"{STACK}_backend", "--user", "0:0",
             "--volume", "/var/run/docker.sock:/var/run/docker.sock",
             "--volume", "/outer.sock:/outer.sock", *flags, E2E_IMAGE,
-            "pytest", "-p", "no:cacheprovider", "-rs", "tests/e2e",
+            "pytest", "-p", "no:cacheprovider", "-rA", "tests/e2e",
             engine=self.engine(1))  # fmt: skip
         run("docker", "network", "connect", f"{STACK}_storage", e2e, engine=self.engine(1))
         result = run("docker", "start", "--attach", e2e, engine=self.engine(1), check=False,
