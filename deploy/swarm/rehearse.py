@@ -25,6 +25,7 @@ import argparse
 import concurrent.futures
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -342,10 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="leave the machines running")
     parser.add_argument("--skip-e2e", action="store_true", help="deploy and check, no suite")
     args = parser.parse_args(argv)
-    if run("docker", "info", check=False).returncode:
+    if shutil.which("docker") is None or run("docker", "info", check=False).returncode:
         print(
-            "rehearse: no Docker engine is reachable (docker info failed): the rehearsal runs "
-            "three engines in containers of one (scripts/docker-engine.sh installs Debian's)",
+            "rehearse: no Docker engine is reachable (no docker command, or docker info "
+            "failed): the rehearsal runs four engines in containers of one "
+            "(scripts/docker-engine.sh installs Debian's)",
             file=sys.stderr,
         )
         return 2

@@ -21,19 +21,71 @@ class Engine:
         self.requests: list[str] = []
         self.commands: list[list[str]] = []
         self.exit_code = 0
+        # Swarm: nodes and services by name, with the version an update must name.
+        self.nodes = {
+            "node3": {
+                "Version": {"Index": 7},
+                "Spec": {
+                    "Availability": "active",
+                    "Role": "manager",
+                    "Labels": {"mogile.storage": "3"},
+                },
+            }
+        }
+        self.services = {
+            "avatars_app": {
+                "Version": {"Index": 11},
+                "Spec": {"Name": "avatars_app", "TaskTemplate": {"ForceUpdate": 2}},
+            }
+        }
+        self.updates: list[tuple[str, dict]] = []
+        # What UpdateStatus.State says at each GET after an update, the last one repeated.
+        self.update_states = ["updating", "completed"]
         engine = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # GET /exec/<id>/json
+            def do_GET(self) -> None:
                 engine.requests.append(self.path)
-                self._reply(200, json.dumps({"ExitCode": engine.exit_code}).encode())
+                kind, _, name = self.path.strip("/").partition("/")
+                if kind in ("nodes", "services"):
+                    objects = engine.nodes if kind == "nodes" else engine.services
+                    if name not in objects:
+                        self._reply(
+                            404, b'{"message":"%s %s not found"}' % (kind.encode(), name.encode())
+                        )
+                        return
+                    answer = dict(objects[name])
+                    if kind == "services" and engine.updates:
+                        state = (
+                            engine.update_states.pop(0)
+                            if len(engine.update_states) > 1
+                            else engine.update_states[0]
+                        )
+                        answer["UpdateStatus"] = {"State": state, "Message": f"update {state}"}
+                    self._reply(200, json.dumps(answer).encode())
+                    return
+                self._reply(200, json.dumps({"ExitCode": engine.exit_code}).encode())  # exec
 
             def do_POST(self) -> None:
                 engine.requests.append(self.path)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith(("/nodes/", "/services/")):
+                    kind, name, rest = self.path.strip("/").split("/", 2)
+                    objects = engine.nodes if kind == "nodes" else engine.services
+                    if rest != f"update?version={objects[name]['Version']['Index']}":
+                        self._reply(500, b'{"message":"update out of sequence"}')
+                        return
+                    spec = json.loads(body)
+                    objects[name] = {
+                        "Version": {"Index": objects[name]["Version"]["Index"] + 1},
+                        "Spec": spec,
+                    }
+                    engine.updates.append((name, spec))
+                    self._reply(200, b"{}")
+                    return
                 if self.path.startswith("/exec/"):  # start: the output, framed
                     out = b"wiped\n"
                     self._reply(200, b"\x01\x00\x00\x00" + len(out).to_bytes(4, "big") + out)
@@ -118,3 +170,42 @@ def test_no_engine_is_a_clear_error(tmp_path, capsys):
     code = docker_api.main(["--engine", str(tmp_path / "missing.sock"), "start", "x"])
     assert code == 1
     assert "cannot reach the Docker engine" in capsys.readouterr().err
+
+
+def swarm(tmp_path, *args):
+    return docker_api.main(["--engine", str(tmp_path / "docker.sock"), *args])
+
+
+def test_draining_a_node_changes_only_its_availability(engine, tmp_path, capsys):
+    assert swarm(tmp_path, "node-availability", "node3", "drain") == 0
+    [(name, spec)] = engine.updates
+    assert name == "node3"
+    assert spec == {"Availability": "drain", "Role": "manager", "Labels": {"mogile.storage": "3"}}
+    assert "node3: Availability=drain" in capsys.readouterr().out
+
+
+def test_a_label_is_added_beside_the_node_s_labels(engine, tmp_path):
+    assert swarm(tmp_path, "node-label", "node3", "mogile.tracker=true") == 0
+    [(_, spec)] = engine.updates
+    assert spec["Labels"] == {"mogile.storage": "3", "mogile.tracker": "true"}
+    assert spec["Availability"] == "active"
+
+
+def test_an_unknown_node_is_a_clear_error(engine, tmp_path, capsys):
+    assert swarm(tmp_path, "node-availability", "node9", "drain") == 1
+    assert "node9" in capsys.readouterr().err
+    assert engine.updates == []
+
+
+def test_a_forced_update_bumps_force_update_and_waits_until_completed(engine, tmp_path, capsys):
+    assert swarm(tmp_path, "service-update", "avatars_app") == 0
+    [(name, spec)] = engine.updates
+    assert (name, spec["TaskTemplate"]["ForceUpdate"]) == ("avatars_app", 3)
+    assert engine.update_states == ["completed"]  # it asked until the update had completed
+    assert "avatars_app: updated in" in capsys.readouterr().out
+
+
+def test_an_update_that_rolls_back_fails_with_the_engine_s_message(engine, tmp_path, capsys):
+    engine.update_states = ["updating", "rollback_started"]
+    assert swarm(tmp_path, "service-update", "avatars_app") == 1
+    assert "avatars_app: update rollback_started" in capsys.readouterr().err
