@@ -56,8 +56,8 @@ restore: docker-check ## Load a backup into the compose MySQL: make restore FILE
 	@[ -n "$(FILE)" ] || { echo "usage: make restore FILE=/path/to/dump.sql.gz [FORCE=1]" >&2; exit 2; }
 	COMPOSE="$(COMPOSE)" scripts/db-backup restore "$(FILE)" $(if $(filter 1,$(FORCE)),--force)
 
-swarm-rehearsal: docker-check ## The swarm stack on four engines of this machine, with the e2e suite
-	$(PY) deploy/swarm/rehearse.py
+swarm-rehearsal: docker-check ## The swarm stack on four engines of this machine, with the e2e suite (REHEARSAL_ARGS=...)
+	$(PY) deploy/swarm/rehearse.py $(REHEARSAL_ARGS)
 
 e2e: docker-check ## Run the end-to-end suite from a container on the compose network
 	$(COMPOSE) --profile storage4 up --no-start mogstored4

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The swarm stack on three machines of one computer, end to end: `make swarm-rehearsal`.
 
-### Usage: deploy/swarm/rehearse.py [--keep] [--skip-e2e]
+### Usage: deploy/swarm/rehearse.py [--keep] [--skip-e2e] [PYTEST_ARG...]
 ###
 ### Four Docker engines in containers (deploy/swarm/rehearsal: Debian's docker.io) on an
 ### internal bridge join one swarm; the images are built here (docker compose build, with
@@ -11,7 +11,8 @@
 ### with the days of a swarm as its hooks: a storage machine's engine stopped, a
 ### tracker's machine drained, a rolling update, a dead disk, and node4 (a spare machine)
 ### added as the fourth storage machine by deploying again, then retired and switched
-### off. Then everything is removed (--keep leaves it running, to look).
+### off. Then everything is removed (--keep leaves it running, to look). PYTEST_ARGs
+### replace the suite's default selection (tests/e2e), e.g. one test file.
 ###
 ### Environment: MOGILE_IMAGE (default mogilefs-django/mogile:2.73; CI: the fake),
 ### APP_IMAGE, PERLBAL_IMAGE, MYSQL_IMAGE, MEMCACHED_IMAGE as the stack takes them,
@@ -256,7 +257,7 @@ class Rehearsal:
                                 timeout=60, check=False)  # fmt: skip
         return result.returncode == 0
 
-    def e2e(self) -> None:
+    def e2e(self, pytest_args: list[str]) -> None:
         """The suite, from a container on node1 (a manager) on the stack's networks."""
         hooks = {
             # A storage machine lost: node3's engine container (it runs mogstored3 and a
@@ -296,7 +297,7 @@ class Rehearsal:
         run("docker", "create", "--name", e2e, "--network", f"{STACK}_backend", "--user", "0:0",
             "--volume", "/var/run/docker.sock:/var/run/docker.sock",
             "--volume", "/outer.sock:/outer.sock", *flags, E2E_IMAGE,
-            "pytest", "-p", "no:cacheprovider", "-rA", "tests/e2e",
+            "pytest", "-p", "no:cacheprovider", "-rA", *(pytest_args or ["tests/e2e"]),
             engine=self.engine(1))  # fmt: skip
         run("docker", "network", "connect", f"{STACK}_storage", e2e, engine=self.engine(1))
         result = run("docker", "start", "--attach", e2e, engine=self.engine(1), check=False,
@@ -342,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rehearse.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", action="store_true", help="leave the machines running")
     parser.add_argument("--skip-e2e", action="store_true", help="deploy and check, no suite")
+    parser.add_argument("pytest_args", nargs="*", help="the suite's selection (tests/e2e)")
     args = parser.parse_args(argv)
     if shutil.which("docker") is None or run("docker", "info", check=False).returncode:
         print(
@@ -368,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             rehearsal.phase("wait until it stores files", rehearsal.ready)
             log(f"memory: {rehearsal.memory()}")
             if not args.skip_e2e:
-                rehearsal.phase("run the end-to-end suite", rehearsal.e2e)
+                rehearsal.phase("run the end-to-end suite", lambda: rehearsal.e2e(args.pytest_args))
             log(f"memory: {rehearsal.memory()}")
         except (Failed, subprocess.TimeoutExpired) as exc:
             print(f"rehearse: error: {exc}", file=sys.stderr)

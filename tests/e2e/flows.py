@@ -145,7 +145,8 @@ class Load:
                 self.step(i)
                 self.done += 1
             except Exception as exc:  # every kind of failure is what the test counts
-                self.failures.append(f"{self.name} #{i}: {type(exc).__name__}: {exc}")
+                at = time.strftime("%H:%M:%S")
+                self.failures.append(f"{self.name} #{i} at {at}: {type(exc).__name__}: {exc}")
             self.slowest = max(self.slowest, (time.monotonic() - started, i))
             i += 1
 

@@ -169,6 +169,7 @@ def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 15.0)
 
 @dataclass
 class Front:
+    proc: subprocess.Popen[str]  # perlbal/start
     port: int
     mgmt_port: int
     app: AppServer
@@ -253,7 +254,10 @@ def gone_tier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
 
 
 def _front(
-    tmp_path_factory: pytest.TempPathFactory, stack: contextlib.ExitStack, media_tier: str
+    tmp_path_factory: pytest.TempPathFactory,
+    stack: contextlib.ExitStack,
+    media_tier: str,
+    **settings: str,
 ) -> Iterator[Front]:
     tmp = tmp_path_factory.mktemp("perlbal-front")
     (tmp / "storage" / "dev1").mkdir(parents=True)
@@ -286,6 +290,7 @@ def _front(
         PERLBAL_NODEFILE=str(tmp / "nodes"),
         TMPDIR=str(tmp / "perlbal-tmp"),
         **tier,
+        **settings,
     )
     (tmp / "perlbal-tmp").mkdir()
     proc = subprocess.Popen(
@@ -294,6 +299,7 @@ def _front(
     try:
         wait_for_port(port, proc)
         yield Front(
+            proc,
             port,
             mgmt_port,
             app,
@@ -518,6 +524,41 @@ def test_a_media_tier_that_is_gone_is_given_up_after_a_second(gone_tier: Front) 
     assert [(status, body) for status, _, body in answers] == [(200, BLOB)] * len(paths)
     assert time.monotonic() - started < 5
     assert [gone_tier.app.requests[path] for path in paths] == [1] * len(paths)
+
+
+def test_on_sigterm_it_serves_on_for_the_delay_closing_each_connection_it_answers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """SHUTDOWN_DELAY: a kept-alive client is told in-band (Connection: close) to go
+    elsewhere, new connections are still answered; then Perlbal stops and exits 0."""
+    with contextlib.ExitStack() as stack:
+        fronts = _front(tmp_path_factory, stack, media_tier="same", SHUTDOWN_DELAY="3")
+        front = next(fronts)
+        stack.callback(fronts.close)
+        kept = http.client.HTTPConnection("127.0.0.1", front.port, timeout=10)
+        kept.request("GET", "/")
+        response = kept.getresponse()
+        assert (response.status, response.read()) == (200, b"hello from the app")
+        assert response.getheader("Connection") == "keep-alive"
+        front.proc.terminate()
+        time.sleep(0.5)
+        kept.request("GET", "/")  # the kept-alive connection, during the delay
+        response = kept.getresponse()
+        assert (response.status, response.read()) == (200, b"hello from the app")
+        assert response.getheader("Connection") == "close"
+        status, headers, _ = front.get("/")  # a new connection, during the delay
+        assert (status, headers["connection"]) == (200, "close")
+        assert front.proc.wait(15) == 0
+        assert "stopping in 3s" in front.proc.communicate()[0]
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", front.port), timeout=1).close()
+
+
+def test_start_refuses_a_bad_shutdown_delay(tmp_path: Path) -> None:
+    env = own_environ(SHUTDOWN_DELAY="soon", PERLBAL_NODEFILE=str(tmp_path / "nodes"))
+    result = subprocess.run([str(START)], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "SHUTDOWN_DELAY: 'soon' is not a whole number of seconds" in result.stderr
 
 
 def test_start_refuses_a_media_backend_it_cannot_resolve(tmp_path: Path) -> None:

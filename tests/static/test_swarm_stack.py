@@ -206,6 +206,10 @@ def test_updates_replace_one_task_at_a_time_new_first_where_two_can_run() -> Non
         update = service["deploy"]["update_config"]
         assert update["failure_action"] == "rollback", name
         assert update.get("parallelism", 1) == 1, name
-    for name in ("app", "media", "perlbal"):
-        assert services()[name]["stop_grace_period"], name
-    assert int(env("app")["SHUTDOWN_DELAY"]) > 0
+    # Stopping, each serves on for SHUTDOWN_DELAY (while DNS and Perlbal's pools drop it),
+    # then shuts down gracefully (20 s for gunicorn and granian, 25 s for Perlbal),
+    # within the grace period.
+    for name, graceful in (("app", 20), ("media", 20), ("perlbal", 25)):
+        delay = int(env(name)["SHUTDOWN_DELAY"])
+        grace = services()[name]["stop_grace_period"]
+        assert delay > 0 and int(grace.removesuffix("s")) > delay + graceful, name
