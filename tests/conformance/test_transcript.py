@@ -22,14 +22,14 @@ because the value is not the tracker's to choose or is documented as random:
   would pick itself (alive, observed writeable, host alive, space), so eligibility is
   still tested, and the rest of the transcript can be replayed literally.
 * Enumeration order (``hostN_*``, ``devN_*``, ``domainN…classM…``, ``pathN``): N is
-  arbitrary on the real tracker (PROTOCOL.md §1), so these items are compared as an
+  arbitrary on the real tracker, so these items are compared as an
   unordered collection of records.
 * ``get_devices`` ``mb_total``/``mb_used``/``mb_free``: the free space of the disk the test
   runs on (and, on the real tracker, whether the first usage read had landed yet); only
   their form (a number or empty) is checked.
 * ``fsck_status`` ``current_time``: the server's clock; it must be an integer.
 * ``size_verify_error``: the message ends in ``; error: <last error>``, an unrelated stale
-  message (PROTOCOL.md §8.15); only the text before it is compared.
+  message left from an earlier request; only the text before it is compared.
 * ``!stats`` numbers (uptime, query counters) and ``!jobs`` pids: the line names, their
   order, the job counts and the number of pids per job must match.
 * Latencies are not compared.

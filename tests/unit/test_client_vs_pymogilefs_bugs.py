@@ -1,4 +1,4 @@
-"""One test for each pymogilefs 0.1.2 bug (research anchors §1.1), against our client.
+"""One test for each pymogilefs 0.1.2 bug, against our client.
 
 Each test drives our client through the situation that breaks pymogilefs and
 checks the behaviour a caller needs instead.
