@@ -8,6 +8,7 @@
 ### the caller's COMPOSE_FILE) and loaded into them; deploy/swarm/stack.yaml is deployed
 ### from node1, as an operator would; once bootstrap has completed and an upload through
 ### each front works, the end-to-end suite runs from a container on the stack's networks,
+### after a backup of the databases from the database machine (scripts/db-backup),
 ### with the days of a swarm as its hooks: a storage machine's engine stopped, a
 ### tracker's machine drained, a rolling update, a dead disk, and node4 (a spare machine)
 ### added as the fourth storage machine by deploying again, then retired and switched
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -305,6 +307,26 @@ class Rehearsal:
         if result.returncode:
             raise Failed(f"the end-to-end suite failed ({result.returncode})")
 
+    def backup(self) -> None:
+        """scripts/db-backup on the database machine (node1), as docs/operations.md says."""
+        task = run("docker", "ps", "-q", "--filter",
+                   f"label=com.docker.swarm.service.name={STACK}_mysql",
+                   engine=self.engine(1)).stdout.split()  # fmt: skip
+        if len(task) != 1:
+            raise Failed(f"node1 runs {len(task)} {STACK}_mysql task(s), not one")
+        backups = Path(os.environ.get("TMPDIR", "/tmp")) / f"{PREFIX}-backups"
+        shutil.rmtree(backups, ignore_errors=True)
+        backups.mkdir()
+        exec_in = f"docker exec -i {self.node(1)} docker exec -i {task[0]}"
+        dump = run(str(ROOT / "scripts" / "db-backup"), "backup", str(backups),
+                   env={"MYSQL_EXEC": exec_in}).stdout.strip()  # fmt: skip
+        text = subprocess.run(["gzip", "-dc", dump], capture_output=True, check=True).stdout
+        for database in ("mogilefs", "avatars"):
+            if not re.search(rf"CREATE DATABASE [^\n]*`{database}`".encode(), text):
+                raise Failed(f"{dump} holds no {database} database")
+        log(f"backup: {dump} ({len(text)} bytes of SQL)")
+        shutil.rmtree(backups)
+
     # -- helpers, report, clean-up ----------------------------------------------------------
 
     def wait(self, what: str, check, timeout: float) -> None:  # type: ignore[no-untyped-def]
@@ -369,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             rehearsal.phase("deploy the stack", rehearsal.deploy)
             rehearsal.phase("wait until it stores files", rehearsal.ready)
             log(f"memory: {rehearsal.memory()}")
+            rehearsal.phase("back up the databases", rehearsal.backup)
             if not args.skip_e2e:
                 rehearsal.phase("run the end-to-end suite", lambda: rehearsal.e2e(args.pytest_args))
             log(f"memory: {rehearsal.memory()}")
