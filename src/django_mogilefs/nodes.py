@@ -2,7 +2,8 @@
 
 pymogilefs sends PUTs and GETs without timeouts and without looking at the
 status, so a 500 on PUT counted as stored and a 404 body was returned as the
-file. Here every response is checked and every call has a timeout.
+file. Here every response is checked and every call has a timeout. The fake
+tracker of :mod:`django_mogilefs.testing` reaches its nodes through this too.
 """
 
 from __future__ import annotations
@@ -28,17 +29,29 @@ class StorageHTTP:
         self.session = requests.Session()
         self.session.trust_env = False  # storage nodes are internal: never via a proxy
 
-    def put(self, url: str, body: BinaryIO | Iterable[bytes], size: int) -> None:
-        """PUT ``size`` bytes to ``url``; raise :class:`StorageNodeError` unless 2xx."""
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: BinaryIO | Iterable[bytes] | bytes | None = None,
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """One request, answered with any status; :class:`StorageNodeError` if it fails
+        (refused, timed out, cut off). Without ``stream`` the body has been read."""
         try:
-            response = self.session.put(
-                url, data=body, headers={"Content-Length": str(size)}, timeout=self.timeout
+            return self.session.request(
+                method, url, data=body, headers=headers, stream=stream, timeout=self.timeout
             )
         except requests.RequestException as exc:
-            raise StorageNodeError(f"PUT {url} failed: {exc}") from exc
-        with response:
-            if not 200 <= response.status_code < 300:
-                raise StorageNodeError(f"PUT {url} answered HTTP {response.status_code}")
+            raise StorageNodeError(f"{method} {url} failed: {exc}") from exc
+
+    def put(self, url: str, body: BinaryIO | Iterable[bytes] | bytes, size: int) -> None:
+        """PUT ``size`` bytes to ``url``; raise :class:`StorageNodeError` unless 2xx."""
+        response = self.request("PUT", url, body=body, headers={"Content-Length": str(size)})
+        if not 200 <= response.status_code < 300:
+            raise StorageNodeError(f"PUT {url} answered HTTP {response.status_code}")
 
     def get(self, urls: Sequence[str], *, method: str = "GET") -> requests.Response:
         """Return the first ``200`` streaming response among ``urls`` (tried in order).
@@ -49,9 +62,9 @@ class StorageHTTP:
         errors = []
         for url in urls:
             try:
-                response = self.session.request(method, url, stream=True, timeout=self.timeout)
-            except requests.RequestException as exc:
-                errors.append(f"{url}: {exc}")
+                response = self.request(method, url, stream=True)
+            except StorageNodeError as exc:
+                errors.append(str(exc))
                 continue
             if response.status_code == 200:
                 return response

@@ -365,8 +365,8 @@ class MogileFSStorage(Storage):
             raise FileNotFoundError(f"No such file in MogileFS: {name!r}") from exc
         for path in paths:
             try:
-                response = self.client.http.session.head(path, timeout=self.client.http.timeout)
-            except OSError:
+                response = self.client.http.request("HEAD", path)
+            except StorageNodeError:
                 continue
             stamp = response.headers.get("Last-Modified")
             if response.status_code == 200 and stamp:

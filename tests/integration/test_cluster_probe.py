@@ -34,7 +34,7 @@ def test_write_destinations_leaves_no_temp_file(mogile_cluster, admin, monkeypat
 
     monkeypatch.setattr(admin.pool, "request", spy)
     offered = admin.write_destinations(mogile_cluster.domain, "avatar")
-    writeable = {int(d["devid"]) for d in mogile_cluster.devices()}
+    writeable = {d.devid for d in mogile_cluster.devices()}
     assert 1 <= len(offered) <= 3 and len(set(offered)) == len(offered)
     assert set(offered) <= writeable
     assert [command for command, _ in answers] == ["create_open", "create_close"]

@@ -68,8 +68,8 @@ def test_cluster_has_the_domain_classes_and_writeable_devices(
 ) -> None:
     found = classes(tracker_client, mogile_cluster.domain)
     assert set(CLASSES) <= set(found)
-    writeable = [d for d in mogile_cluster.devices() if d["observed_state"] == "writeable"]
-    assert writeable and all(d["mb_total"] for d in writeable)
+    writeable = [d for d in mogile_cluster.devices() if d.observed_state == "writeable"]
+    assert writeable and all(d.mb_total for d in writeable)
     if mogile_cluster.fake:
         assert found == {"default": 2, **CLASSES}
         assert len(writeable) == 6, "three nodes with two devices each"
@@ -105,9 +105,9 @@ def test_a_stopped_node_is_skipped_and_comes_back(
                 "create_open", domain=domain, key=f"{key}-x", multi_dest=1
             ).args
             dests = {int(multi[f"devid_{n}"]) for n in range(1, int(multi["dev_count"]) + 1)}
-            alive = [d for d in mogile_cluster.devices() if d["status"] == "alive"]
-            usable = {int(d["devid"]) for d in alive} - down
-            usable_hosts = {d["hostid"] for d in alive if int(d["devid"]) in usable}
+            alive = [d for d in mogile_cluster.devices() if d.status == "alive"]
+            usable = {d.devid for d in alive} - down
+            usable_hosts = {d.hostid for d in alive if d.devid in usable}
             assert dests <= usable
             # create_open offers a device on each of up to 3 hosts.
             assert len(dests) == min(3, len(usable_hosts))

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+from django_mogilefs.cluster import DeviceInfo
 from django_mogilefs.testing.cluster import MogileCluster
 from django_mogilefs.testing.faketracker.client import TrackerClient
 from waiting import wait_until
@@ -59,8 +60,8 @@ def store_everywhere(cluster: MogileCluster, client: TrackerClient) -> str:
     return key
 
 
-def device(cluster: MogileCluster, devid: int) -> dict[str, str]:
-    return next(d for d in cluster.devices() if d["devid"] == str(devid))
+def device(cluster: MogileCluster, devid: int) -> DeviceInfo:
+    return next(d for d in cluster.devices() if d.devid == devid)
 
 
 def test_a_refused_node_is_unreachable_in_get_devices(cluster: MogileCluster) -> None:
@@ -70,13 +71,13 @@ def test_a_refused_node_is_unreachable_in_get_devices(cluster: MogileCluster) ->
             started = time.monotonic()
             wait_until(
                 "mog3 unreachable",
-                lambda: device(cluster, 3)["observed_state"] == "unreachable",
+                lambda: device(cluster, 3).observed_state == "unreachable",
                 5,
                 interval=0.1,
             )
             assert time.monotonic() - started < 5
             assert all("3" not in offered(client, cluster.domain) for _ in range(4))
-            assert device(cluster, 6)["observed_state"] == "unreachable", "mog3's other device"
+            assert device(cluster, 6).observed_state == "unreachable", "mog3's other device"
         finally:
             cluster.start_node("mog3")
 
@@ -92,7 +93,7 @@ def test_a_gone_node_stays_writeable_in_get_devices_but_is_avoided(
             for _ in range(4):
                 dests = offered(client, cluster.domain)
                 assert len(dests) == 2 and not dests & mog2, dests
-            assert {device(cluster, int(d))["observed_state"] for d in mog2} == {"writeable"}
+            assert {device(cluster, int(d)).observed_state for d in mog2} == {"writeable"}
             hosts = client.call("get_hosts").args
             assert not [k for k in hosts if "observed" in k]
             paths = client.call("get_paths", domain=cluster.domain, key=key, pathcount=3).args

@@ -130,4 +130,4 @@ def test_the_environment_chooses_the_node_kind(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("MOGILEFS_TESTING_NODES", "python")
     with mogilefs_cluster() as cluster:
         assert {type(n) for n in cluster.nodes} == {PythonStorageNode}
-        assert {d["observed_state"] for d in cluster.devices()} == {"writeable"}
+        assert {d.observed_state for d in cluster.devices()} == {"writeable"}

@@ -127,3 +127,36 @@ def test_a_dry_run_says_would_and_gives_no_rate() -> None:
     r.summary()
     assert "Would copy 1 file(s), 2,048 bytes (2.0 KiB), from src to dst in " in out.getvalue()
     assert "/s" not in out.getvalue()
+
+
+def _copy_with_a_tty(monkeypatch, tmp_path, *extra: str) -> None:
+    from django.core.management import call_command
+
+    (tmp_path / "src").mkdir(exist_ok=True)
+    (tmp_path / "src" / "a.txt").write_bytes(b"alpha")
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)  # a bar is wanted
+    call_command(
+        "mogilefs_copy",
+        f"dir:{tmp_path / 'src'}",
+        f"dir:{tmp_path / 'dst'}",
+        *extra,
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )
+
+
+def test_the_progress_bar_without_tqdm_names_the_extra(monkeypatch, tmp_path) -> None:
+    from django.core.management.base import CommandError
+
+    monkeypatch.setitem(__import__("sys").modules, "tqdm", None)
+    with pytest.raises(CommandError, match=r"pip install 'django-mogilefs\[progress\]'"):
+        _copy_with_a_tty(monkeypatch, tmp_path)
+    assert not (tmp_path / "dst").exists(), "refused before copying anything"
+    _copy_with_a_tty(monkeypatch, tmp_path, "--no-progress")  # no bar: no tqdm needed
+    assert (tmp_path / "dst" / "a.txt").read_bytes() == b"alpha"
+
+
+def test_the_progress_bar_is_tqdm_s(monkeypatch, tmp_path, capsys) -> None:
+    _copy_with_a_tty(monkeypatch, tmp_path)
+    assert (tmp_path / "dst" / "a.txt").read_bytes() == b"alpha"
+    assert "1/1" in capsys.readouterr().err  # tqdm's counter on sys.stderr

@@ -212,3 +212,18 @@ def test_stop_refuses_connections_and_start_serves_the_same_files(
     node.start()
     assert node.running
     assert call(node, "GET", "/dev1/f.fid")[:2] == (200, b"kept")
+
+
+def test_stop_drops_kept_alive_connections(node: PythonStorageNode) -> None:
+    # A pooled connection (requests', the fake tracker's) must not outlive the node.
+    call(node, "PUT", "/dev1/f.fid", b"kept")
+    conn = http.client.HTTPConnection(node.ip, node.port, timeout=5)
+    try:
+        conn.request("GET", "/dev1/f.fid")
+        assert conn.getresponse().read() == b"kept"
+        node.stop()
+        with pytest.raises((http.client.HTTPException, ConnectionError)):
+            conn.request("GET", "/dev1/f.fid")
+            conn.getresponse()
+    finally:
+        conn.close()

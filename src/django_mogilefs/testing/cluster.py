@@ -13,10 +13,13 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from django_mogilefs.cluster import ClusterAdmin, DeviceInfo
+from django_mogilefs.exceptions import MogileFSError
 
 from .faketracker.client import Reply, TrackerClient
 from .faketracker.server import FakeTracker
@@ -66,6 +69,10 @@ class MogileCluster:
     def client(self, timeout: float = 10.0) -> TrackerClient:
         return TrackerClient(self.trackers[0], timeout)
 
+    def admin(self, tracker: str | None = None) -> ClusterAdmin:
+        """The package's admin client on one tracker (the first by default); close it."""
+        return ClusterAdmin([tracker or self.trackers[0]])
+
     def call(self, command: str, **args: Any) -> Reply:
         """One request on a fresh connection."""
         with self.client() as client:
@@ -80,27 +87,27 @@ class MogileCluster:
         node.stop()
         if wait:
             self.wait_devices(
-                lambda d: (
-                    d["devid"] not in map(str, node.devids) or d["observed_state"] == "unreachable"
-                )
+                lambda d: d.devid not in node.devids or d.observed_state == "unreachable"
             )
 
     def start_node(self, name: str, *, wait: bool = True) -> None:
         """Restart a storage node; with ``wait``, until its devices are writeable again."""
         self.node(name).start()
         if wait:
-            self.wait_devices(lambda d: d["observed_state"] == "writeable" and d["mb_total"] != "")
+            self.wait_devices(lambda d: d.ready)
 
-    def wait_devices(self, ready: Any, timeout: float = 20.0) -> list[dict[str, str]]:
-        """Poll ``get_devices`` on every tracker until ``ready(device_fields)`` holds for
-        every alive device on each: each tracker has its own monitor, so one may see a
-        node come or go seconds after the other."""
+    def wait_devices(
+        self, ready: Callable[[DeviceInfo], bool], timeout: float = 20.0
+    ) -> list[DeviceInfo]:
+        """Poll ``get_devices`` on every tracker until ``ready(device)`` holds for every
+        alive device on each: each tracker has its own monitor, so one may see a node
+        come or go seconds after the other."""
         deadline = time.monotonic() + timeout
         pending = list(self.trackers)
-        devices: list[dict[str, str]] = []
+        devices: list[DeviceInfo] = []
         while pending:
             devices = self.devices(pending[0])
-            alive = [d for d in devices if d["status"] == "alive"]
+            alive = [d for d in devices if d.status == "alive"]
             if alive and all(ready(d) for d in alive):
                 pending.pop(0)
                 continue
@@ -111,15 +118,10 @@ class MogileCluster:
             time.sleep(0.1)
         return devices
 
-    def devices(self, tracker: str | None = None) -> list[dict[str, str]]:
-        """``get_devices`` of one tracker (the first by default), as field dicts."""
-        with TrackerClient(tracker or self.trackers[0]) as client:
-            reply = client.call("get_devices")
-        count = int(reply.args.get("devices", 0))
-        return [
-            {k[len(f"dev{n}_") :]: v for k, v in reply.args.items() if k.startswith(f"dev{n}_")}
-            for n in range(1, count + 1)
-        ]
+    def devices(self, tracker: str | None = None) -> list[DeviceInfo]:
+        """``get_devices`` of one tracker (the first by default)."""
+        with contextlib.closing(self.admin(tracker)) as admin:
+            return admin.get_devices()
 
     def add_node(self, devices: int = 2) -> Node:
         """Start one more storage node (on the next 127.0.0.N, with the next free device
@@ -137,14 +139,9 @@ class MogileCluster:
             node = PythonStorageNode(name, ip, port, devids, self.root)
         node.start()
         self.nodes.append(node)
-        with self.client() as client:
-            steps = [("create_host", {"host": name, "ip": ip, "port": port, "status": "alive"})]
-            steps += [("create_device", {"hostname": name, "devid": d}) for d in devids]
-            for command, args in steps:
-                reply = client.call(command, args)
-                if not reply.ok:
-                    raise ClusterError(f"{command} {args}: {reply.raw}")
-        self.wait_devices(lambda d: d["observed_state"] == "writeable" and d["mb_total"] != "")
+        with contextlib.closing(self.admin()) as admin, _bootstrap_errors(self):
+            _register(admin, node, port)
+        self.wait_devices(lambda d: d.ready)
         return node
 
     def replace_tracker(self, index: int) -> FakeTracker:
@@ -154,7 +151,7 @@ class MogileCluster:
         host, port = old.address
         self.fakes[index] = FakeTracker(host, port, old.config, store=old.store).start()
         # Its monitor starts from nothing, as a restarted mogilefsd's does.
-        self.wait_devices(lambda d: d["observed_state"] == "writeable" and d["mb_total"] != "")
+        self.wait_devices(lambda d: d.ready)
         return self.fakes[index]
 
     def __enter__(self) -> MogileCluster:
@@ -263,46 +260,36 @@ def _node_kind(nodes: str) -> Literal["perlbal", "python"]:
 def _bootstrap(
     cluster: MogileCluster, port: int, classes: Mapping[str, int], hashtypes: Mapping[str, str]
 ) -> None:
-    steps: list[tuple[str, dict[str, Any]]] = [("create_domain", {"domain": cluster.domain})]
-    steps += [
-        (
-            "create_class",
-            {
-                "domain": cluster.domain,
-                "class": name,
-                "mindevcount": count,
-                "hashtype": hashtypes.get(name),
-            },
-        )
-        for name, count in classes.items()
-    ]
-    for node in cluster.nodes:
-        steps.append(
-            ("create_host", {"host": node.name, "ip": node.ip, "port": port, "status": "alive"})
-        )
-        steps += [
-            ("create_device", {"hostname": node.name, "devid": devid}) for devid in node.devids
-        ]
-    with cluster.client() as client:
-        for command, args in steps:
-            reply = client.call(command, args)
-            if not reply.ok:
-                raise ClusterError(f"{command} {args}: {reply.raw}")
-    cluster.wait_devices(lambda d: d["observed_state"] == "writeable" and d["mb_total"] != "")
+    with contextlib.closing(cluster.admin()) as admin, _bootstrap_errors(cluster):
+        admin.create_domain(cluster.domain)
+        for name, count in classes.items():
+            admin.create_class(cluster.domain, name, count, hashtype=hashtypes.get(name))
+        for node in cluster.nodes:
+            _register(admin, node, port)
+    cluster.wait_devices(lambda d: d.ready)
+
+
+def _register(admin: ClusterAdmin, node: Node, port: int) -> None:
+    """A node's host (alive) and its devices."""
+    admin.create_host(node.name, node.ip, port)
+    for devid in node.devids:
+        admin.create_device(devid, node.name)
+
+
+@contextlib.contextmanager
+def _bootstrap_errors(cluster: MogileCluster) -> Iterator[None]:
+    try:
+        yield
+    except MogileFSError as exc:
+        raise ClusterError(f"setting up the cluster on {cluster.trackers[0]}: {exc}") from exc
 
 
 def check_real_cluster(cluster: MogileCluster, classes: Mapping[str, int] = CLASSES) -> None:
     """A cluster named by MOGILEFS_TRACKERS must already have the domain and classes."""
-    reply = cluster.call("get_domains")
-    args = reply.args
-    for n in range(1, int(args.get("domains", 0)) + 1):
-        if args.get(f"domain{n}") == cluster.domain:
-            names = {
-                args.get(f"domain{n}class{c}name")
-                for c in range(1, int(args.get(f"domain{n}classes", 0)) + 1)
-            }
-            missing = set(classes) - names
-            if missing:
-                raise ClusterError(f"domain {cluster.domain!r} lacks classes {sorted(missing)}")
-            return
-    raise ClusterError(f"domain {cluster.domain!r} not found on {cluster.trackers}")
+    with contextlib.closing(cluster.admin()) as admin:
+        found = admin.get_domains().get(cluster.domain)
+    if found is None:
+        raise ClusterError(f"domain {cluster.domain!r} not found on {cluster.trackers}")
+    missing = set(classes) - set(found)
+    if missing:
+        raise ClusterError(f"domain {cluster.domain!r} lacks classes {sorted(missing)}")

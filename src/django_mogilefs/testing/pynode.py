@@ -24,6 +24,8 @@ import logging
 import os
 import re
 import shutil
+import socket
+import sys
 import tempfile
 import threading
 import time
@@ -31,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .usage import usage_text
@@ -92,9 +95,11 @@ class PythonStorageNode:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop listening (files stay on disk; ``start()`` again works)."""
+        """Stop listening and drop open connections (files stay on disk; ``start()``
+        again works)."""
         if self._server is not None:
             self._server.shutdown()
+            self._server.drop_connections()
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -107,7 +112,33 @@ class _NodeServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], node: PythonStorageNode) -> None:
         self.node = node
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client went, or stop() dropped the connection
+        super().handle_error(request, client_address)
+
+    def drop_connections(self) -> None:
+        """Close the kept-alive connections too, as a mogstored that stops does: a
+        client's pooled connection must not be answered by a stopped node."""
+        with self._open_lock:
+            open_now = list(self._open)
+        for sock in open_now:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -5,7 +5,8 @@ folder as ``dir:PATH`` (a ``FileSystemStorage`` over it). Into MogileFS, out of 
 or between any two Django storages; names are kept, and a MogileFS alias stands for
 its class. See :mod:`django_mogilefs.copying` for what is skipped, refused and
 verified. Exits 1 when any file failed, 2 when the tracker became unreachable, 130
-when interrupted; a second run resumes where the first stopped.
+when interrupted; a second run resumes where the first stopped. The progress bar is
+the ``progress`` extra's (tqdm); ``--no-progress`` needs nothing.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from typing import Any
 
 from django.core.files.storage import FileSystemStorage, InvalidStorageError, Storage, storages
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from ...copying import Copier, MogileFSSide, Outcome, Status
 from ...exceptions import MogileFSError
+from ...extras import require
 
 IEC_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
 
@@ -68,6 +69,25 @@ def size_text(count: float) -> str:
     raise AssertionError("unreachable")
 
 
+class NoBar:
+    """The part of a tqdm bar the copy uses, when there is no bar: failures still printed."""
+
+    def __enter__(self) -> NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def write(self, text: str, file: Any = None) -> None:
+        print(text, file=file or sys.stderr)
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        pass
+
+
 class Command(BaseCommand):
     help = "Copy every file from one storage to another, keeping names (resumable, verified)."
 
@@ -79,47 +99,50 @@ class Command(BaseCommand):
         )
         parser.add_argument("--prefix", default="", help="only names that start with this")
         parser.add_argument(
-            "--no-progress", action="store_true", help="no progress bar (also off when no TTY)"
+            "--no-progress",
+            action="store_true",
+            help="no progress bar (also off when no TTY; the bar needs django-mogilefs[progress])",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         with sigterm_interrupts():
             try:
-                copier, names, total = self.start(options)
+                copier, names, bar = self.start(options)
             except KeyboardInterrupt:
                 self.stderr.write("Interrupted before anything was copied.")
                 sys.exit(130)
-            self.run(copier, names, total, options)
+            self.run(copier, names, bar, options)
 
-    def start(self, options: dict[str, Any]) -> tuple[Copier, Iterator[str], int | None]:
-        """The copier, the source's names (listed as they are copied) and, for the bar, their
-        count (a listing pass of its own, so that the names are never all held at once)."""
+    def start(self, options: dict[str, Any]) -> tuple[Copier, Iterator[str], Any]:
+        """The copier, the source's names (listed as they are copied) and the progress bar,
+        of their count (a listing pass of its own, so that the names are never all held
+        at once)."""
         if options["source"] == options["target"]:
             raise CommandError("SOURCE and TARGET are the same storage")
         source = open_storage(options["source"], must_exist=True)
         target = open_storage(options["target"], must_exist=False)
         copier = Copier(source, target, dry_run=options["dry_run"])
         show_bar = not options["no_progress"] and sys.stderr.isatty()
+        # Before the counting pass, which can be long: a missing extra is said at once.
+        tqdm = require("tqdm", extra="progress", error=CommandError).tqdm if show_bar else None
         try:
-            total = sum(1 for _ in copier.names(options["prefix"])) if show_bar else None
+            total = sum(1 for _ in copier.names(options["prefix"])) if tqdm else 0
             names = copier.names(options["prefix"])
             first = list(itertools.islice(names, 1))  # a tracker that does not answer: now
         except (MogileFSError, OSError) as exc:
             raise CommandError(f"Cannot list {options['source']}: {exc}") from exc
-        return copier, itertools.chain(first, names), total
+        names = itertools.chain(first, names)
+        if tqdm is None:
+            return copier, names, NoBar()
+        return copier, names, tqdm(total=total, unit="file", file=sys.stderr, dynamic_ncols=True)
 
-    def run(
-        self, copier: Copier, names: Iterator[str], total: int | None, options: dict[str, Any]
-    ) -> None:
+    def run(self, copier: Copier, names: Iterator[str], bar: Any, options: dict[str, Any]) -> None:
         report = Report(
             self,
             options["source"],
             options["target"],
             options["dry_run"],
             by_class=isinstance(copier.source, MogileFSSide),
-        )
-        bar = tqdm(
-            total=total, unit="file", file=sys.stderr, disable=total is None, dynamic_ncols=True
         )
         try:
             with bar:

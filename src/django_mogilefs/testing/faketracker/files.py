@@ -6,9 +6,11 @@ import hashlib
 import re
 from collections.abc import Callable
 
-from . import httpio
+from django_mogilefs.exceptions import StorageNodeError
+
 from .base import Args, CommandBase, CommandError, weighted_list
 from .db import Duplicate
+from .httpfile import FILE_MISSING, head_size
 from .observe import ClusterView, DeviceView
 from .protocol import perl_int, perl_num, perl_true
 from .store import HASH_BYTES, HASHLIB_NAMES, Checksum, FileRow
@@ -143,9 +145,9 @@ class FileCommands(CommandBase):
         self, args: Args, path: str, checksum: Checksum | None, failed: Callable[[], None]
     ) -> int:
         """create_close's HEAD size check and optional checksum verification; the size."""
-        size = httpio.head_size(path, self.tracker.config.http_timeout)
+        size = head_size(self.tracker.http, path)
         expected = args["size"] if perl_true(args.get("size")) else "-1"
-        if size is None or size == httpio.FILE_MISSING:
+        if size is None or size == FILE_MISSING:
             failed()
             kind = "cantreach" if size is None else "missing"
             raise CommandError(
@@ -171,10 +173,11 @@ class FileCommands(CommandBase):
 
     def _digest(self, url: str, hashtype: str) -> bytes:
         try:
-            res = httpio.request("GET", url, timeout=self.tracker.config.http_timeout)
-        except OSError:
+            res = self.tracker.http.request("GET", url)
+        except StorageNodeError:
             return b""
-        return hashlib.new(HASHLIB_NAMES[hashtype], res.body).digest() if res.ok else b""
+        ok = res.status_code == 200
+        return hashlib.new(HASHLIB_NAMES[hashtype], res.content).digest() if ok else b""
 
     # ------------------------------------------------------------------ read
 
@@ -223,7 +226,7 @@ class FileCommands(CommandBase):
         return [("paths", len(paths))] + [(f"path{n}", p) for n, p in enumerate(paths, 1)]
 
     def _size_matches(self, url: str, length: int) -> bool:
-        return httpio.head_size(url, self.tracker.config.http_timeout) == length
+        return head_size(self.tracker.http, url) == length
 
     def cmd_file_info(self, args: Args) -> Pairs:
         row = self._file(args)

@@ -10,7 +10,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import httpio
+import requests
+from django_mogilefs.exceptions import StorageNodeError
+
 from .protocol import perl_num
 from .workers import Worker
 
@@ -131,29 +133,28 @@ class Monitor(Worker):
 
     def _check(self, probe: _Probe) -> bool:
         """Check one device; ``False`` if its whole host timed out."""
-        timeout = self.tracker.config.http_timeout
         base = f"http://{probe.hostip}:{probe.port}/dev{probe.devid}"
         started = time.monotonic()
         error = ""
         try:
-            res: httpio.HttpResult | None = httpio.request("GET", f"{base}/usage", timeout=timeout)
-        except OSError as exc:
+            res: requests.Response | None = self.tracker.http.request("GET", f"{base}/usage")
+        except StorageNodeError as exc:
             res = None
             error = str(exc)
-        if res is None or not res.ok:
+        if res is None or res.status_code != 200:
             if time.monotonic() - started >= SLOW_FAILURE:
                 self._set_host(probe.hostid, "unreachable")
                 return False
             self._set(probe.devid, observed="unreachable")
             self.tracker.note_error(
                 f"Port {probe.get_port or probe.port} not listening on {probe.hostip} "
-                f"({base}/usage)?  Error was: {error if res is None else res.status}"
+                f"({base}/usage)?  Error was: {error if res is None else res.status_code}"
             )
             return True
         self._set_host(probe.hostid, "reachable")
         stats = dict(
             m.groups()
-            for m in map(_USAGE_LINE.fullmatch, res.body.decode("latin-1").splitlines())
+            for m in map(_USAGE_LINE.fullmatch, res.content.decode("latin-1").splitlines())
             if m
         )
         used, total = perl_num(stats.get("used")), perl_num(stats.get("total"))
@@ -177,17 +178,14 @@ class Monitor(Worker):
     def _test_write(self, probe: _Probe, base: str) -> str:
         num = self._rng.randrange(100)
         content = f"time={int(time.time())} rand={num}".encode()
-        timeout = self.tracker.config.http_timeout
+        http = self.tracker.http
         get_base = f"http://{probe.hostip}:{probe.get_port or probe.port}/dev{probe.devid}"
         try:
-            put = httpio.request("PUT", f"{base}/test-write/test-write-{num}", content, timeout)
-            if put.ok:
-                got = httpio.request(
-                    "GET", f"{get_base}/test-write/test-write-{num}", timeout=timeout
-                )
-                if got.ok and got.body == content:
-                    return "writeable"
-        except OSError as exc:
+            http.put(f"{base}/test-write/test-write-{num}", content, len(content))
+            got = http.request("GET", f"{get_base}/test-write/test-write-{num}")
+            if got.status_code == 200 and got.content == content:
+                return "writeable"
+        except StorageNodeError as exc:
             self.tracker.note_error(f"test write to dev{probe.devid} failed: {exc}")
         return "readable"
 

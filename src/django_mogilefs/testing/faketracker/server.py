@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from django_mogilefs.nodes import StorageHTTP
+
 from .commands import Commands
 from .db import SQLiteDatabase, open_database
 from .monitor import Monitor
@@ -129,6 +131,7 @@ class FakeTracker:
                 0,
             )
         )
+        self.http = StorageHTTP((self.config.http_timeout, self.config.http_timeout))
         self.monitor = Monitor(self)
         self._bind = (host, port)
         self._server: _Server | None = None
@@ -221,6 +224,7 @@ class FakeTracker:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self.http.close()
         self._unclaim()
 
     def _unclaim(self) -> None:

@@ -19,7 +19,10 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import httpio, rebalance
+from django_mogilefs.exceptions import StorageNodeError
+
+from . import rebalance
+from .httpfile import head_size
 from .observe import ClusterView, DeviceView
 from .policy import replicate_to
 from .store import END_OF_TIME, HASHLIB_NAMES, REBAL_QUEUE, Checksum, QueueRow
@@ -270,12 +273,12 @@ class Replicator(QueueWorker):
                 url = view.url(devid, fid)
                 error = ""
                 try:
-                    res = httpio.request("DELETE", url, timeout=self.tracker.config.http_timeout)
-                except OSError as exc:
+                    res = self.tracker.http.request("DELETE", url)
+                except StorageNodeError as exc:
                     res = None
                     error = str(exc)
-                if res is None or res.status != 204:
-                    reason = error if res is None else f"HTTP {res.status}"
+                if res is None or res.status_code != 204:
+                    reason = error if res is None else f"HTTP {res.status_code}"
                     self.tracker.note_error(
                         f"Rebalance for fid {fid} on dev{devid} failed: {reason}"
                     )
@@ -290,10 +293,7 @@ class Replicator(QueueWorker):
             dev = view.devices.get(other)
             if other == devid or dev is None or row is None or not dev.should_read_from:
                 continue
-            if (
-                httpio.head_size(view.url(other, fid, get=True), self.tracker.config.http_timeout)
-                == row.length
-            ):
+            if head_size(self.tracker.http, view.url(other, fid, get=True)) == row.length:
                 return True
         return False
 
@@ -391,18 +391,19 @@ class Replicator(QueueWorker):
         """GET from ``source``, check the stored checksum, PUT to ``dest``: "ok",
         "src_error" or "dest_error". A class with a hashtype gets the file's checksum
         recorded if it had none (Replicate.pm)."""
-        timeout = self.tracker.config.http_timeout
+        http = self.tracker.http
         src_url = view.url(source, fid, get=True)
         try:
-            got = httpio.request("GET", src_url, timeout=timeout)
-        except OSError as exc:
+            got = http.request("GET", src_url)
+        except StorageNodeError as exc:
             self.tracker.note_error(f"replication read of {src_url} failed: {exc}")
             return "src_error"
-        if not got.ok:
+        if got.status_code != 200:
             return "src_error"
+        body = got.content
         stored = self.store.checksum(fid)
         hashtype = stored.hashtype if stored else class_hashtype
-        digest = hashlib.new(HASHLIB_NAMES[hashtype], got.body).digest() if hashtype else None
+        digest = hashlib.new(HASHLIB_NAMES[hashtype], body).digest() if hashtype else None
         if stored is not None and digest != stored.digest:
             self.tracker.note_error(
                 f"checksum mismatch on GET: expected: {stored.digest.hex()} "
@@ -411,11 +412,9 @@ class Replicator(QueueWorker):
             return "src_error"
         dst_url = view.url(dest.devid, fid)
         try:
-            put = httpio.request("PUT", dst_url, got.body, timeout=timeout)
-        except OSError as exc:
+            http.put(dst_url, body, len(body))
+        except StorageNodeError as exc:
             self.tracker.note_error(f"replication write to {dst_url} failed: {exc}")
-            return "dest_error"
-        if not put.ok:
             return "dest_error"
         if digest is not None and stored is None and hashtype:
             self.store.set_checksum(Checksum(fid, hashtype, digest))
@@ -465,11 +464,11 @@ class Deleter(QueueWorker):
                     continue
                 url = view.url(devid, fid)
                 try:
-                    res = httpio.request("DELETE", url, timeout=self.tracker.config.http_timeout)
-                except OSError as exc:
+                    res = self.tracker.http.request("DELETE", url)
+                except StorageNodeError as exc:
                     self.tracker.note_error(f"delete of {url} failed: {exc}")
                     res = None
-                if res is not None and (res.ok or res.status == 404):
+                if res is not None and (200 <= res.status_code < 300 or res.status_code == 404):
                     store.remove_file_on(fid, devid)
                     left.discard(devid)
                 else:
@@ -538,10 +537,8 @@ class Fsck(Worker):
                 for devid in store.devids(fid):
                     if devid not in view.devices or row is None:
                         continue
-                    size = httpio.head_size(
-                        view.url(devid, fid, get=True), self.tracker.config.http_timeout
-                    )
-                    missing += size != row.length
+                    url = view.url(devid, fid, get=True)
+                    missing += head_size(self.tracker.http, url) != row.length
             if missing:
                 old = int(store.setting("fsck_sum_evcount_MISS") or 0)
                 store.set_setting("fsck_sum_evcount_MISS", old + missing)
