@@ -179,29 +179,12 @@ class ClusterAdmin:
     def create_domain(self, domain: str) -> None:
         self.pool.request("create_domain", {"domain": domain})
 
-    def create_class(
-        self,
-        domain: str,
-        cls: str,
-        mindevcount: int,
-        replpolicy: str | None = None,
-        hashtype: str | None = None,
-    ) -> None:
-        self.pool.request(
-            "create_class", _class_args(domain, cls, mindevcount, replpolicy, hashtype)
-        )
+    def create_class(self, domain: str, cls: str, mindevcount: int, **policy: str | None) -> None:
+        """``policy``: ``replpolicy``, ``hashtype`` (None: the tracker's default)."""
+        self.pool.request("create_class", _class_args(domain, cls, mindevcount, **policy))
 
-    def update_class(
-        self,
-        domain: str,
-        cls: str,
-        mindevcount: int,
-        replpolicy: str | None = None,
-        hashtype: str | None = None,
-    ) -> None:
-        self.pool.request(
-            "update_class", _class_args(domain, cls, mindevcount, replpolicy, hashtype)
-        )
+    def update_class(self, domain: str, cls: str, mindevcount: int, **policy: str | None) -> None:
+        self.pool.request("update_class", _class_args(domain, cls, mindevcount, **policy))
 
     def get_hosts(self) -> list[HostInfo]:
         return parse_hosts(self.pool.request("get_hosts"))
@@ -358,7 +341,12 @@ def avoided_by_trackers(
 
 
 def _class_args(
-    domain: str, cls: str, mindevcount: int, replpolicy: str | None, hashtype: str | None
+    domain: str,
+    cls: str,
+    mindevcount: int,
+    *,
+    replpolicy: str | None = None,
+    hashtype: str | None = None,
 ) -> dict[str, object]:
     return {
         "domain": domain,
