@@ -7,16 +7,20 @@ Starts the native stack (scripts/bench.py's ``native_stack``: fake trackers on o
 database, storage nodes, the site) and fills its domain step by step; ``BENCH_SCALE_STEPS``
 (or ``--steps``) gives the steps, ``1000,10000,100000`` by default. At each step it first
 stores tiny files through the package's client, in parallel (the fill, not measured), until
-the domain holds the step's count once the step's measured writes are added, then measures:
+the domain holds the step's count once the step's measured writes are added, waits until
+the trackers are idle again (they check the copies of every new file, as mogilefsd does),
+then measures:
 
   store     p50/p99 of sequential ``MogileFSClient.store`` calls (class ``thumb``)
   upload    p50 of the site's avatar upload POST (sign-up first; through the front Perlbal)
   trk ms    the trackers' CPU per tracker request while storing, uploading, viewing, rendering
-  view/s    first views: every original and thumbnail uploaded at this step, each once,
-            through the front (8 at a time), and the tracker requests each cost
+  view/s    first views: every original and thumbnail uploaded at this step, and 150
+            files of each class (avatar, thumb) saved through the storage as the site saves
+            them, each once, through the front (8 at a time), and the tracker requests each
+            cost
   gallery, status   median render time of /gallery/ and the staff /status/ page, and the
             tracker requests per render
-  copy      files/s of ``manage.py mogilefs_copy`` out of MogileFS (the same 500 files)
+  copy      files/s of ``manage.py mogilefs_copy`` out of MogileFS (the same 300 files)
   ls top    ``storage.listdir("")`` (time, tracker requests)
   ls all    every folder listed with ``storage.listdir``, from the top (every key read)
   idle      the trackers' CPU (% of a core, the busier one) and RSS (MB, the larger one)
@@ -53,11 +57,13 @@ from compose_yaml import ROOT
 TITLE = "Costs as the cluster fills (scripts/bench_scale.py)"
 DEFAULT_STEPS = (1_000, 10_000, 100_000)
 STORES = 100  # measured stores per step
-AVATARS = 100  # uploads through the site per step (each also stores a thumbnail)
-COPY_FILES = 500  # stored once, copied out at every step
+AVATARS = 80  # uploads through the site per step (each also stores a thumbnail)
+VIEWS = 150  # files of each class stored per step for first views (with the uploads')
+COPY_FILES = 300  # stored once, copied out at every step
 RENDERS = 5
 VIEW_THREADS = 8
 IDLE_SECONDS = 10.0
+SETTLED_PCT = 5.0
 FILL_PROCESSES, FILL_THREADS = 2, 8
 FILL_CLASS = "thumb"  # one copy: the fill costs no replication
 TINY = b"scale bench file\n"
@@ -123,6 +129,7 @@ class Step:
     idle_cpu_pct: float = 0.0
     idle_rss_mb: float = 0.0
     fill_s: float = 0.0
+    settle_s: float = 0.0
 
     @property
     def tracker_ms(self) -> float:
@@ -158,16 +165,16 @@ def fill_key(n: int) -> str:
     return f"fill/{n // 1000:04d}/{n % 1000:03d}"
 
 
-def _store_range(trackers: Sequence[str], domain: str, keys: Sequence[str]) -> int:
-    """One fill process: ``keys`` stored by FILL_THREADS threads, one client each."""
+def _store_range(trackers: Sequence[str], domain: str, keys: Sequence[tuple[str, str]]) -> int:
+    """One fill process: ``(key, class)`` stored by FILL_THREADS threads, one client each."""
     from django_mogilefs.client import MogileFSClient
 
     local = threading.local()
 
-    def store(key: str) -> None:
+    def store(item: tuple[str, str]) -> None:
         if not hasattr(local, "client"):
             local.client = MogileFSClient(trackers, domain)
-        local.client.store(key, io.BytesIO(TINY), cls=FILL_CLASS)
+        local.client.store(item[0], io.BytesIO(TINY), cls=item[1])
 
     with concurrent.futures.ThreadPoolExecutor(FILL_THREADS) as pool:
         for _ in pool.map(store, keys):
@@ -175,8 +182,8 @@ def _store_range(trackers: Sequence[str], domain: str, keys: Sequence[str]) -> i
     return len(keys)
 
 
-def fill(stack, keys: Sequence[str]) -> None:
-    """Store ``keys`` (tiny files) as fast as the stack takes them."""
+def fill(stack, keys: Sequence[tuple[str, str]]) -> None:
+    """Store tiny files, ``(key, class)``, as fast as the stack takes them."""
     if not keys:
         return
     chunks = [keys[i::FILL_PROCESSES] for i in range(FILL_PROCESSES)]
@@ -231,6 +238,22 @@ def wait_for_copies(client, keys: Sequence[str], copies: int = 3, timeout: float
             time.sleep(0.2)
 
 
+def warm_up(stack, step: int) -> None:
+    """First views of files outside the sample, so that no worker starts cold on it."""
+    warm = [f"/media/view/{step}/w{n:03d}" for n in range(VIEW_THREADS * 2)]
+    with concurrent.futures.ThreadPoolExecutor(VIEW_THREADS) as pool:
+        for body in pool.map(lambda url: fetch(stack.site_url + url), warm):
+            if body != TINY:
+                raise RuntimeError("a warm-up GET did not answer the stored file")
+
+
+def view_keys(step: int) -> list[tuple[str, str]]:
+    """The files saved for first views at ``step``: originals, thumbnails, the warm-up's."""
+    keys = [(f"view/{step}/a{n:03d}", "avatar") for n in range(VIEWS)]
+    keys += [(f"view/{step}/t{n:03d}", "thumb") for n in range(VIEWS)]
+    return keys + [(f"view/{step}/w{n:03d}", "thumb") for n in range(VIEW_THREADS * 2)]
+
+
 def first_views(stack, urls: Sequence[str]) -> float:
     """GET each URL once through the front, VIEW_THREADS at a time: requests per second."""
     start = time.perf_counter()
@@ -277,6 +300,20 @@ def walk(storage, path: str = "") -> int:
     return len(files) + sum(walk(storage, prefix + d) for d in dirs)
 
 
+def settle(trackers: Trackers, timeout: float = 1200.0) -> float:
+    """Until the trackers are idle (the busier under SETTLED_PCT of a core over a second):
+    after a fill they check each new file's copies, as mogilefsd's replicators do, since
+    create_close queues every file. The seconds it took."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        before = trackers.cpu_seconds()
+        time.sleep(1.0)
+        after = trackers.cpu_seconds()
+        if max(b - a for a, b in zip(before, after, strict=True)) < SETTLED_PCT / 100:
+            return time.monotonic() - start
+    raise RuntimeError(f"the trackers were still busy {timeout:g} s after the fill")
+
+
 def idle(trackers: Trackers) -> tuple[float, float]:
     """The busier tracker's CPU (% of a core) over IDLE_SECONDS, the larger RSS (MB)."""
     before = trackers.cpu_seconds()
@@ -286,21 +323,35 @@ def idle(trackers: Trackers) -> tuple[float, float]:
     return 100 * busiest / IDLE_SECONDS, max(trackers.rss_mb())
 
 
-def storage_for(stack):
-    """A MogileFSStorage on the stack's domain, in this process (for listdir)."""
+def storage_for(stack, mogile_class: str | None = None):
+    """A MogileFSStorage on the stack's domain in this process, with the site's cache (so a
+    file saved here has its class cached for the site's first view, as an upload has)."""
     import django
     from django.conf import settings
 
     if not settings.configured:
+        sys.path.insert(0, str(ROOT / "app"))
+        from avatar_site.env import parse_cache
+
+        env = stack.services()["app"].env
         settings.configure(
             MOGILEFS_TRACKERS=list(stack.trackers),
             MOGILEFS_DOMAIN=stack.domain,
-            CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+            CACHES={"default": parse_cache(env.get("CACHE_URL"), env.get("MEMCACHED_LOCATION"))},
         )
         django.setup()
     from django_mogilefs.storage import MogileFSStorage
 
-    return MogileFSStorage()
+    return MogileFSStorage(mogile_class=mogile_class, allow_overwrite=True)
+
+
+def store_views(stack, keys: Sequence[tuple[str, str]]) -> None:
+    """The first views' own files, saved through the storage as the site saves uploads."""
+    from django.core.files.base import ContentFile
+
+    storages = {cls: storage_for(stack, cls) for cls in {cls for _, cls in keys}}
+    for key, cls in keys:
+        storages[cls].save(key, ContentFile(TINY))
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -315,20 +366,23 @@ def measure_step(stack, files: int, stored: int, tmp: Path, state: dict) -> Step
         print(f"bench-scale: {files} files: {text}", file=sys.stderr, flush=True)
 
     step, trackers = Step(files), state["trackers"]
-    own = STORES + 2 * AVATARS + (0 if state.get("copysrc") else COPY_FILES)
+    views = view_keys(files)
+    own = STORES + 2 * AVATARS + len(views) + (0 if state.get("copysrc") else COPY_FILES)
     todo = files - stored - own
     if todo < 0:
         raise RuntimeError(f"step {files} is too small: it writes {own} files itself")
     start = time.monotonic()
-    keys = [fill_key(n) for n in range(state["filled"], state["filled"] + todo)]
+    keys = [(fill_key(n), FILL_CLASS) for n in range(state["filled"], state["filled"] + todo)]
     if not state.get("copysrc"):
-        keys += [f"copysrc/{n:03d}" for n in range(COPY_FILES)]
+        keys += [(f"copysrc/{n:03d}", FILL_CLASS) for n in range(COPY_FILES)]
         state["copysrc"] = True
     say(f"filling {len(keys)} files")
     fill(stack, keys)
     state["filled"] += todo
     step.fill_s = time.monotonic() - start
-    say(f"filled in {step.fill_s:.0f} s; measuring")
+    say(f"filled in {step.fill_s:.0f} s; waiting for the trackers to settle")
+    step.settle_s = settle(trackers)
+    say(f"settled in {step.settle_s:.0f} s; measuring")
 
     meter = Meter(trackers)
     client = MogileFSClient(stack.trackers, stack.domain)
@@ -337,7 +391,11 @@ def measure_step(stack, files: int, stored: int, tmp: Path, state: dict) -> Step
             step.store_ms = store_times(client, files)
         with meter.measuring():
             step.upload_ms, urls, avatar_keys = upload_avatars(stack, files)
-        wait_for_copies(client, avatar_keys)  # replicated before they are viewed
+        store_views(stack, views)
+        originals = [key for key, cls in views if cls == "avatar"]
+        wait_for_copies(client, avatar_keys + originals)  # replicated before they are viewed
+        warm_up(stack, files)
+        urls += [f"/media/{key}" for key, _ in views if "/w" not in key]
         with meter.measuring() as counted:
             step.view_rps = first_views(stack, urls)
         step.view_calls = counted[0] / len(urls)
@@ -367,7 +425,7 @@ def measure_step(stack, files: int, stored: int, tmp: Path, state: dict) -> Step
     step.ls_all_s = time.perf_counter() - start
     if step.ls_all_keys != files:
         raise RuntimeError(f"the full listing found {step.ls_all_keys} files, not {files}")
-    time.sleep(2)  # the last writes' background work
+    settle(trackers)  # the replication checks of this step's own writes
     step.idle_cpu_pct, step.idle_rss_mb = idle(trackers)
     return step
 
@@ -391,6 +449,7 @@ COLUMNS = (
     ("ls all s", 9, lambda s: f"{s.ls_all_s:.2f}"),
     ("idle %/MB", 10, lambda s: f"{s.idle_cpu_pct:.1f}/{s.idle_rss_mb:.0f}"),
     ("fill s", 7, lambda s: f"{s.fill_s:.0f}"),
+    ("settle", 7, lambda s: f"{s.settle_s:.0f}"),
 )
 
 # name, the figure, whether it is a rate (its growth as a cost is first/last)
@@ -423,11 +482,12 @@ def growth(first: Step, last: Step) -> str:
 def report(steps: Sequence[Step]) -> str:
     header = "".join(f"{name:>{width}}" for name, width, _ in COLUMNS)
     lines = [
-        f"Per step: store and upload in ms, trk ms = the trackers' CPU per tracker request, "
-        f"view/s and calls = first views and tracker requests per view, gallery and status "
-        f"= ms (tracker requests per render), copy/s = mogilefs_copy files/s, ls top = "
-        f"listdir('') ms (tracker requests), ls all = every folder listed, idle = the busier "
-        f"tracker's % of a core and the larger RSS; {os.cpu_count()} CPUs",
+        "store, upload: ms; trk ms: the trackers' CPU per tracker request; view/s, calls:",
+        "first views a second and tracker requests per view; gallery, status: ms (tracker",
+        "requests per render); copy/s: mogilefs_copy files/s; ls top: listdir('') ms (tracker",
+        "requests); ls all: s to list every folder; idle: the busier tracker's % of a core and",
+        "the larger RSS (MB); fill, settle: s to store the fill and for the trackers to be idle",
+        f"again; {os.cpu_count()} CPUs",
         "",
         header,
     ]
