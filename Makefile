@@ -8,7 +8,7 @@ SITE_URL ?= http://127.0.0.1:8080
 
 .DEFAULT_GOAL := help
 .PHONY: help docker-check preflight standin-images up down clean logs ps bootstrap backup restore e2e test test-unit \
-	test-integration test-e2e lint dev dev-down dev-status dev-reset bench screenshots deps dist \
+	test-integration test-e2e lint dev dev-down dev-status dev-reset bench bench-scale screenshots deps dist \
 	swarm-rehearsal
 
 help: ## List the targets
@@ -85,7 +85,7 @@ $(VENV)/.mysqlclient: requirements.txt $(VENV)/.installed
 # Debian package groups (scripts/system-deps.sh): dev (what make dev runs), test, bench.
 SYSTEM_DEPS ?= dev test bench
 dev: SYSTEM_DEPS = dev
-bench: SYSTEM_DEPS = bench
+bench bench-scale: SYSTEM_DEPS = bench
 test screenshots: SYSTEM_DEPS = test
 
 deps: ## The Python environment and (as root) the Debian packages of SYSTEM_DEPS (all groups)
@@ -130,8 +130,11 @@ dev-status: ## What `make dev` runs (supervisor's view), and whether the site an
 dev-reset: ## Delete what `make dev` keeps: the site's database, the stored files, the trackers' state
 	$(DEV) reset
 
-bench: deps ## wrk benchmark of the avatar paths on a fresh native stack (about 4 minutes)
+bench: deps ## wrk benchmark of the avatar paths on a fresh native stack (about 4 minutes), into docs/bench.md
 	$(PY) scripts/bench.py
+
+bench-scale: deps ## Costs as a fresh native stack fills to 1k, 10k, 100k files (BENCH_SCALE_STEPS), into docs/bench.md
+	$(PY) scripts/bench_scale.py
 
 screenshots: deps ## Refresh docs/screenshots with the browser test
 	E2E_SCREENSHOT_DIR=docs/screenshots $(PY) -m pytest -m e2e tests/e2e/test_browser.py

@@ -25,10 +25,10 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "300"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 # No access log unless asked for (GUNICORN_ACCESSLOG=- for stdout, or a file): formatting
-# and writing a line under the log's lock cost about 0.1 ms of a worker's CPU per cold
-# avatar request (0.65-0.74 ms with it, 0.53-0.61 without, side by side), as much as
-# Django's own part. Perlbal answers most avatar GETs from its reproxy cache without the
-# app ever seeing them, so gunicorn's log was never a record of the site's traffic anyway.
+# and writing a line under the log's lock cost a worker as much CPU per cold avatar request
+# as Django's own part (make bench, side by side; figures in docs/bench.md). Perlbal answers
+# most avatar GETs from its reproxy cache without the app ever seeing them, so gunicorn's
+# log was never a record of the site's traffic anyway.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
 

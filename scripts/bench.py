@@ -24,12 +24,14 @@ before and after.
 The rounds are interleaved (A B C D A2 B2, then again), so a machine that gets busier
 half-way slows every path alike; the table shows each path's median over the rounds,
 and the last line is ``ratios: hot=B/A cold=D/A``. Everything runs on loopback, on the
-same cores: compare the rows with each other, not with another machine.
+same cores: compare the rows with each other, not with another machine. The report
+also replaces its section of docs/bench.md (scripts/benchdoc.py) unless ``--no-doc``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -40,11 +42,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import benchdoc
+
+TITLE = "Serving one avatar, five ways (scripts/bench.py)"
 SMALL, LARGE = 20 * 1024, 2 * 1024 * 1024
 REPROXY_CACHE_SIZE = 10_000
 CACHE_SERVICE = "media"  # the front's service for /media/, which holds the reproxy cache
@@ -221,8 +226,7 @@ def fill_cache(stack, path: str, entries: int) -> tuple[int, int, int]:
     and after, and the cache entries added.
 
     Perlbal keys its reproxy cache on ``Host|URI``, so each name is an entry the size of
-    an avatar's (the same headers and URLs); storing that many files would only measure
-    the fake tracker, which rewrites its whole state file on every change.
+    an avatar's (the same headers and URLs), without storing that many files.
     """
     perlbal_command(stack.mgmt_address, cache_command(REPROXY_CACHE_SIZE))
     pid, before_entries = stack.front_pid(), cache_size(stack)
@@ -303,37 +307,47 @@ def report(
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def native_stack(var_dir: Path, **config) -> Iterator:
+    """A fresh native stack (scripts/devstack, as ``make dev``) on free ports, stopped after;
+    ``config``: StackConfig's fields. Raises RuntimeError if it cannot start."""
     from devstack import DevStack, StackConfig, StackError
 
+    try:
+        stack = DevStack(StackConfig.isolated(var_dir, **config), out=sys.stderr).start()
+    except StackError as exc:
+        raise RuntimeError(str(exc)) from exc
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def run(args: argparse.Namespace) -> int:
     if not shutil.which("wrk"):
         print("bench: error: needs Debian's wrk package (apt-get install wrk)", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         script = Path(tmp) / "summary.lua"
         script.write_text(WRK_SCRIPT)
-        config = StackConfig.isolated(
-            Path(tmp) / "stack",
-            reproxy_cache_maxsize=REPROXY_CACHE_SIZE,
-            extra_env={"DJANGO_ALLOWED_HOSTS": f"127.0.0.1,localhost,{BENCH_HOSTS}"},
-        )
-        try:
-            stack = DevStack(config, out=sys.stderr).start()
-        except StackError as exc:
-            print(f"bench: error: {exc}", file=sys.stderr)
-            return 1
         cache = None
         try:
-            runs, rss = measure(stack, args, script)
-            if args.cache_entries:
-                hot = next(r.target for r in runs if r.target.name == "B")
-                cache = fill_cache(stack, urlsplit(hot.url).path, args.cache_entries)
+            with native_stack(
+                Path(tmp) / "stack",
+                reproxy_cache_maxsize=REPROXY_CACHE_SIZE,
+                extra_env={"DJANGO_ALLOWED_HOSTS": f"127.0.0.1,localhost,{BENCH_HOSTS}"},
+            ) as stack:
+                runs, rss = measure(stack, args, script)
+                if args.cache_entries:
+                    hot = next(r.target for r in runs if r.target.name == "B")
+                    cache = fill_cache(stack, urlsplit(hot.url).path, args.cache_entries)
         except RuntimeError as exc:
             print(f"bench: error: {exc}", file=sys.stderr)
             return 1
-        finally:
-            stack.stop()
-    print(report(runs, rss, cache, args))
+    text = report(runs, rss, cache, args)
+    print(text)
+    if args.doc:
+        print(f"bench: written to {benchdoc.write('bench', TITLE, text)}", file=sys.stderr)
     return 0 if not any(r.errors for r in runs) else 1
 
 
@@ -347,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=REPROXY_CACHE_SIZE - 2,
         help="avatars put in the reproxy cache for the memory figure, 0 for none (%(default)s)",
+    )
+    parser.add_argument(
+        "--no-doc", dest="doc", action="store_false", help="do not write docs/bench.md"
     )
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.rounds < 1 or args.connections < 2:

@@ -65,7 +65,14 @@ class DevStack:
         return self.rpc.getProcessInfo(f"{GROUP}:{name}") if name else self.rpc.getAllProcessInfo()
 
     def front_pid(self) -> int:
-        return self.info("perlbal")["pid"]
+        """The front Perlbal's process: perlbal/start's child (the script stays, to stop it
+        gracefully), not the script that supervisor started."""
+        start = self.info("perlbal")["pid"]
+        for child in Path(f"/proc/{start}/task/{start}/children").read_text().split():
+            with contextlib.suppress(OSError):  # gone meanwhile
+                if b"--config=" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    return int(child)
+        raise StackError(f"perlbal/start (pid {start}) has no Perlbal child")
 
     def staff_login(self) -> tuple[str, str]:
         """The staff account app/start makes: compose's username, the secret's password."""

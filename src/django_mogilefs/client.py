@@ -249,25 +249,26 @@ class MogileFSClient:
     # -- listing ---------------------------------------------------------------
 
     def list_keys(self, prefix: str = "", *, after: str | None = None) -> Iterator[str]:
-        """Every key starting with ``prefix``, in the tracker's order, across all pages.
+        """Every key starting with ``prefix`` and sorting after ``after``, in the tracker's
+        order, across all pages (one ``list_keys`` request each, as they are read)."""
+        for page in self.list_key_pages(prefix, after=after):
+            yield from page
+
+    def list_key_pages(self, prefix: str = "", *, after: str | None = None) -> Iterator[list[str]]:
+        """:meth:`list_keys` a page (one tracker request) at a time; a page may be empty.
 
         The tracker matches ``after`` against the prefix as a Perl regular expression
         and uses the prefix in an SQL ``LIKE``, so a prefix with ``%``, ``\\`` or regex
         metacharacters is listed from its longest plain leading part and filtered here.
         """
         plain = _plain_prefix(prefix)
-        for key in self._list_pages(plain, after):
-            if key.startswith(prefix):
-                yield key
-
-    def _list_pages(self, prefix: str, after: str | None) -> Iterator[str]:
         while True:
             try:
-                data = self._call("list_keys", prefix=prefix or None, after=after, limit=LIST_PAGE)
+                data = self._call("list_keys", prefix=plain or None, after=after, limit=LIST_PAGE)
             except NoneMatchError:
                 return  # the tracker's way of saying "no more keys"
             keys = numbered(data, "key_count", "key_%d")
-            yield from keys
+            yield [key for key in keys if key.startswith(prefix)]
             after = data.get("next_after") or (keys[-1] if keys else None)
             if not keys or not after:
                 return

@@ -51,6 +51,9 @@ PRIVATE_NETWORKS = (
     "fc00::/7",
 )
 INCOMPLETE_PATHS_TIMEOUT = 5  # seconds
+# Sorts after every key that starts the same (the tracker orders keys by their UTF-8 bytes,
+# and no UTF-8 character sorts after U+10FFFF's), however long a key is.
+PAST_EVERY_KEY = "\U0010ffff" * (MAX_KEY_BYTES // 4 + 1)
 LOCAL_PATH_CACHE_SIZE = 4096  # entries per storage and process (a few hundred bytes each)
 
 T = TypeVar("T")
@@ -339,18 +342,36 @@ class MogileFSStorage(Storage):
         return self.config.media_url + quote(self._key(name), safe="/")
 
     def listdir(self, path: str) -> tuple[list[str], list[str]]:
-        """Directories and files right under ``path``, emulated over key prefixes."""
+        """Directories and files right under ``path``, emulated over key prefixes.
+
+        A page of keys that ends inside a folder is followed by a listing that starts past
+        that folder's last possible key, so a folder costs one ``list_keys``, not one per
+        thousand of its keys: listing the top of a domain reads a page per folder.
+        """
         prefix = self._key(path).rstrip("/") + "/" if path not in ("", ".", "/") else ""
         dirs: set[str] = set()
         files: list[str] = []
-        for key in self.client.list_keys(prefix):
-            rest = key[len(prefix) :]
-            head, sep, _ = rest.partition("/")
-            if sep:
-                dirs.add(head)
-            elif rest:
-                files.append(rest)
-        return sorted(dirs), files
+        after: str | None = None
+        skipped_once: set[str] = set()
+        while True:
+            skipped = None
+            for page in self.client.list_key_pages(prefix, after=after):
+                for key in page:
+                    head, sep, _ = key[len(prefix) :].partition("/")
+                    if sep:
+                        dirs.add(head)
+                    elif head:
+                        files.append(head)
+                folder, sep, _ = page[-1][len(prefix) :].partition("/") if page else ("", "", "")
+                # Skip each folder once: a tracker whose order is not the bytes' (a
+                # collation) may not skip it, and then pages on through it as before.
+                if sep and folder not in skipped_once:
+                    skipped_once.add(folder)
+                    skipped = prefix + folder + "/" + PAST_EVERY_KEY
+                    break
+            if skipped is None:
+                return sorted(dirs), files
+            after = skipped
 
     def get_modified_time(self, name: str) -> datetime:
         """When the file's copy on a storage node was written (its ``Last-Modified``).

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +17,7 @@ from django_mogilefs.testing.faketracker import FakeTracker, TrackerClient
 from django_mogilefs.testing.faketracker.client import Reply, parse_reply
 from django_mogilefs.testing.faketracker.files import parse_checksum
 from django_mogilefs.testing.faketracker.policy import replicate_to
-from django_mogilefs.testing.faketracker.workers import Reaper
+from django_mogilefs.testing.faketracker.workers import JobMaster, Reaper
 
 pytestmark = pytest.mark.unit
 
@@ -353,3 +355,24 @@ def test_reaper_forgets_copies_on_dead_devices(fake: Fake) -> None:
     assert info["devids"] == "1"
     assert info["devcount"] == "2", "as the real reaper, it leaves devcount to the replicator"
     assert fake.store.queue_row("file_to_replicate", 10) is not None
+
+
+def test_job_master_hands_out_a_backlog_in_one_run(fake: Fake) -> None:
+    """A backlog bigger than a batch goes out as the workers get through it, not one
+    batch per poll: a bulk load's replication checks keep up with the load."""
+    backlog = 3 * JobMaster.BATCH
+    for fid in range(10, 10 + backlog):
+        fake.store.enqueue_replication(fid)
+    work, taken = fake.tracker.replicate_work, []
+
+    def worker() -> None:  # slower than a grab, so the queue is full after each one
+        while len(taken) < backlog:
+            taken.append(work.get(timeout=10))
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    JobMaster(fake.tracker).run_once()
+    assert fake.tracker.stats["work_sent_to_replicate"] == backlog
+    thread.join()
+    assert sorted(t.row.fid for t in taken) == list(range(10, 10 + backlog))

@@ -161,31 +161,41 @@ class JobMaster(Worker):
 
     job = "job_master"
     BATCH = 100
+    REFILL = 0.05  # s between looks at a work queue that still has a batch to get through
 
     def __init__(self, tracker: FakeTracker) -> None:
         super().__init__(tracker, tracker.config.replicate_poll)
 
     def run_once(self) -> None:
-        while not self.stopped and self._round():
-            pass
+        """Rounds while a queue has work: at once after a grab, soon after a round that
+        found the workers still busy. Waiting a whole poll then would cap each queue at a
+        batch a poll (100 files a second), however fast the workers get through it."""
+        while not self.stopped:
+            grabbed, busy = self._round()
+            if not (grabbed or busy):
+                return
+            if not grabbed:
+                self._stop_event.wait(self.REFILL)
 
-    def _round(self) -> bool:
+    def _round(self) -> tuple[bool, bool]:
+        """(whether rows were grabbed, whether a work queue was too full to add to)."""
         tracker = self.tracker
         rebalance.inject(tracker)
-        active = False
+        active = busy = False
         for kind, table, work, type_ in (
             ("replicate", "file_to_replicate", tracker.replicate_work, None),
             ("rebalance", "file_to_queue", tracker.replicate_work, REBAL_QUEUE),
             ("delete", "file_to_delete2", tracker.delete_work, None),
         ):
             if work.qsize() >= self.BATCH * 0.7:
+                busy = True
                 continue
             rows = self.store.grab(table, self.BATCH, type_)
             for row in rows:
                 tracker.hand_out(Todo(kind, row), work)
             tracker.count(f"work_sent_to_{kind}", len(rows))
             active = active or bool(rows)
-        return active
+        return active, busy
 
 
 # ---------------------------------------------------------------------- replication
