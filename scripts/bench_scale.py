@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import importlib.util
 import io
 import os
 import socket
@@ -330,14 +331,20 @@ def storage_for(stack, mogile_class: str | None = None):
     from django.conf import settings
 
     if not settings.configured:
-        sys.path.insert(0, str(ROOT / "app"))
-        from avatar_site.env import parse_cache
-
+        # The site's own parser of CACHE_URL, loaded from its file (the site is no package).
+        spec = importlib.util.spec_from_file_location("site_env", ROOT / "app/avatar_site/env.py")
+        site_env = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(site_env)
         env = stack.services()["app"].env
+        cache = site_env.parse_cache(env.get("CACHE_URL"), env.get("MEMCACHED_LOCATION"))
+        # Django's own class for the site's (which only keeps connections open): the same
+        # keys and values, and no import of the site's modules.
+        if cache["BACKEND"].endswith("PyMemcacheCache"):
+            cache["BACKEND"] = "django.core.cache.backends.memcached.PyMemcacheCache"
         settings.configure(
             MOGILEFS_TRACKERS=list(stack.trackers),
             MOGILEFS_DOMAIN=stack.domain,
-            CACHES={"default": parse_cache(env.get("CACHE_URL"), env.get("MEMCACHED_LOCATION"))},
+            CACHES={"default": cache},
         )
         django.setup()
     from django_mogilefs.storage import MogileFSStorage
