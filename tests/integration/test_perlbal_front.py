@@ -629,6 +629,79 @@ def test_start_writes_every_address_of_a_name_and_follows_it(tmp_path: Path) -> 
         proc.wait()
 
 
+def test_a_server_that_leaves_the_pool_gets_no_more_requests_on_kept_alive_connections(
+    tmp_path: Path,
+) -> None:
+    """A task leaving DNS (an update) leaves Perlbal's use at once, kept-alive connections
+    included: Perlbal alone would go on sending them requests while the server shuts down."""
+    served_on: list[str] = []  # the address each request came in on
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # kept alive, as gunicorn and granian keep them
+
+        def do_GET(self) -> None:
+            served_on.append(self.connection.getsockname()[0])
+            time.sleep(0.05)  # long enough for concurrent requests to need more connections
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", 0), Handler)
+    serve(server)
+    app_port = server.server_address[1]
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 app.test\n127.0.0.2 app.test\n")
+    resolver = tmp_path / "getent"
+    resolver.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = ahostsv4 ] && grep " $2$" {hosts} |\n'
+        '    while read ip _; do echo "$ip STREAM $2"; done\n'
+    )
+    resolver.chmod(0o755)
+    port, nodes = free_port(), tmp_path / "nodes"
+    env = own_environ(
+        PERLBAL_BACKENDS=f"app.test:{app_port}",
+        PERLBAL_NODEFILE=str(nodes),
+        PERLBAL_RESOLVE_INTERVAL="0.2",
+        PERLBAL_LISTEN=f"127.0.0.1:{port}",
+        PERLBAL_MGMT_LISTEN=f"127.0.0.1:{free_port()}",
+        PERLBAL_PLUGINS="none",
+    )
+    env["PATH"] = f"{tmp_path}:{env['PATH']}"
+    proc = subprocess.Popen([str(START)], env=env, stderr=subprocess.PIPE, text=True)
+
+    def get() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        assert conn.getresponse().read() == b"ok"
+        conn.close()
+
+    try:
+        wait_for_port(port, proc)
+        deadline = time.monotonic() + 20
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            while set(served_on) != {"127.0.0.1", "127.0.0.2"}:  # kept-alive ones to each
+                assert time.monotonic() < deadline, served_on
+                list(pool.map(lambda _: get(), range(8)))
+        hosts.write_text("127.0.0.2 app.test\n")  # 127.0.0.1 leaves DNS
+        while nodes.read_text() != f"127.0.0.2:{app_port}\n":
+            assert time.monotonic() < deadline, nodes.read_text()
+            time.sleep(0.1)
+        time.sleep(0.5)  # the console's turn
+        del served_on[:]
+        for _ in range(20):
+            get()
+        assert served_on == ["127.0.0.2"] * 20
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        server.shutdown()
+
+
 MEDIA_ROUTE_CONTAINED = r"""
 use strict;
 use warnings;
