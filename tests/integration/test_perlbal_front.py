@@ -590,6 +590,18 @@ def test_start_refuses_a_backend_it_cannot_resolve(tmp_path: Path) -> None:
     assert "cannot resolve 'no-such-host.invalid' (waited 0s)" in result.stderr
 
 
+def resolve_from(hosts: Path, env: dict[str, str]) -> None:
+    """A getent first on ``env``'s PATH that answers ``ahostsv4`` from the ``hosts`` file."""
+    resolver = hosts.parent / "getent"
+    resolver.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = ahostsv4 ] && grep " $2$" {hosts} |\n'
+        '    while read ip _; do echo "$ip STREAM $2"; done\n'
+    )
+    resolver.chmod(0o755)
+    env["PATH"] = f"{hosts.parent}:{env['PATH']}"
+
+
 def test_start_writes_every_address_of_a_name_and_follows_it(tmp_path: Path) -> None:
     """A name with several addresses (a swarm service's tasks.NAME) is that many backends,
     and the pool's file follows the name while Perlbal runs."""
@@ -603,15 +615,7 @@ def test_start_writes_every_address_of_a_name_and_follows_it(tmp_path: Path) -> 
         PERLBAL_LISTEN=f"127.0.0.1:{free_port()}",
         PERLBAL_MGMT_LISTEN=f"127.0.0.1:{free_port()}",
     )
-    # A getent on the PATH answers for app.test from the hosts file above.
-    resolver = tmp_path / "getent"
-    resolver.write_text(
-        "#!/bin/sh\n"
-        f'[ "$1" = ahostsv4 ] && grep " $2$" {hosts} |\n'
-        '    while read ip _; do echo "$ip STREAM $2"; done\n'
-    )
-    resolver.chmod(0o755)
-    env["PATH"] = f"{tmp_path}:{env['PATH']}"
+    resolve_from(hosts, env)
     proc = subprocess.Popen([str(START)], env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 15
@@ -655,13 +659,6 @@ def test_a_server_that_leaves_the_pool_gets_no_more_requests_on_kept_alive_conne
     app_port = server.server_address[1]
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 app.test\n127.0.0.2 app.test\n")
-    resolver = tmp_path / "getent"
-    resolver.write_text(
-        "#!/bin/sh\n"
-        f'[ "$1" = ahostsv4 ] && grep " $2$" {hosts} |\n'
-        '    while read ip _; do echo "$ip STREAM $2"; done\n'
-    )
-    resolver.chmod(0o755)
     port, nodes = free_port(), tmp_path / "nodes"
     env = own_environ(
         PERLBAL_BACKENDS=f"app.test:{app_port}",
@@ -671,7 +668,7 @@ def test_a_server_that_leaves_the_pool_gets_no_more_requests_on_kept_alive_conne
         PERLBAL_MGMT_LISTEN=f"127.0.0.1:{free_port()}",
         PERLBAL_PLUGINS="none",
     )
-    env["PATH"] = f"{tmp_path}:{env['PATH']}"
+    resolve_from(hosts, env)
     proc = subprocess.Popen([str(START)], env=env, stderr=subprocess.PIPE, text=True)
 
     def get() -> None:
